@@ -22,8 +22,8 @@ named ``SRE_Conv``, so the official install directory must come first on
   ``.pt`` file holding the input tensor.
 * ``state_dict_path`` (optional): ``.pt`` state dict loaded after construction.
 * ``warmup_steps`` (default 0): training-mode forwards (no gradient) run on the
-  input before anything is recorded, so batch-norm running statistics are
-  realistic and eval outputs are not dominated by the initial ones.
+  input before anything is recorded; batch-norm running statistics are reset
+  and become the plain average over them, so eval outputs stay O(1).
 * ``dtype`` (default ``"float64"``): ``"float32"`` or ``"float64"``; the module
   is converted with ``.to(dtype)`` after construction (passing ``dtype=`` to the
   official constructors breaks its training-mode forward).
@@ -150,6 +150,22 @@ def _build(official, spec):
     return _find(official, spec["name"])(**kwargs)
 
 
+def _warm_up(module, x, steps):
+    """Set batch-norm running statistics to their average over ``steps`` forwards."""
+    if steps <= 0:
+        return
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average
+    with torch.no_grad():
+        for _ in range(steps):
+            module(x.clone())
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
 def run(official_dir, spec):
     """Build, run and record one official layer or model.
 
@@ -176,9 +192,7 @@ def run(official_dir, spec):
         generator = torch.Generator().manual_seed(spec.get("seed", 0) + 1)
         x = torch.randn(spec["input_shape"], generator=generator, dtype=dtype)
     module.train()
-    with torch.no_grad():
-        for _ in range(spec.get("warmup_steps", 0)):
-            module(x.clone())
+    _warm_up(module, x, spec.get("warmup_steps", 0))
 
     result = {
         "state_dict": {k: v.detach().clone() for k, v in module.state_dict().items()},
@@ -194,9 +208,7 @@ def run(official_dir, spec):
     out_train = module(x.clone())
     out_train.sum().backward()
     result["out_train"] = out_train.detach()
-    result["grads"] = {
-        k: p.grad.detach().clone() for k, p in module.named_parameters() if p.grad is not None
-    }
+    result["grads"] = {k: p.grad.detach().clone() for k, p in module.named_parameters() if p.grad is not None}
     if spec["kind"] == "layer":
         with torch.no_grad():
             result["dense_kernel"] = module._make_conv_weight(module.weight).detach().clone()

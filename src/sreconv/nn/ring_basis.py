@@ -104,11 +104,14 @@ def hard_ring_basis(
     ndim: Optional[int] = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """0/1 ring masks following the official SRE-Conv rule.
+    """0/1 ring masks following the official SRE-Conv rule bit for bit (float64 distances and edges).
 
     Circular: ring edges are ``linspace(0, k//2 + 0.5, R + 1)`` and a cell at distance ``D`` belongs to
-    ring ``i`` when ``edge[i] <= D < edge[i+1]``; the corners (``D >= k//2 + 0.5``) belong to no ring.
-    Non-circular: the edges span ``[0, max D]`` and the last edge is inclusive, so every cell is covered.
+    ring ``i`` when ``edge[i] <= D < edge[i+1]`` (a tie goes to the outer ring); the corners
+    (``D >= k//2 + 0.5``) belong to no ring. Non-circular: the edges are ``linspace(0, max D, R)``, the first
+    ``R - 1`` rings are the half-open intervals between them and the last ring holds the cells at exactly
+    ``max D`` (the box corners). ``k`` is the largest kernel size; the official package uses the first
+    one, which for anisotropic kernels such as ``(3, 7, 7)`` leaves most cells unused.
 
     Args:
         kernel_size: odd int (with ``ndim``) or a tuple of odd ints.
@@ -124,18 +127,20 @@ def hard_ring_basis(
         >>> hard_ring_basis(3).shape
         torch.Size([2, 3, 3])
         >>> hard_ring_basis(3)[1]
-        tensor([[0., 1., 0.],
+        tensor([[1., 1., 1.],
                 [1., 0., 1.],
-                [0., 1., 0.]])
+                [1., 1., 1.]])
     """
     size = _as_size(kernel_size, ndim)
     rings = resolve_num_rings(size, num_rings, force_circular)
     dist = np.sqrt(squared_distances(size).astype(np.float64))
-    top = support_radius(size) if force_circular else float(dist.max())
-    edges = np.linspace(0.0, top, rings + 1)
-    masks = [(dist >= edges[i]) & (dist < edges[i + 1]) for i in range(rings)]
-    if not force_circular:
-        masks[-1] |= dist == edges[-1]
+    if force_circular:
+        edges = np.linspace(0.0, support_radius(size), rings + 1)
+        masks = [(dist >= edges[i]) & (dist < edges[i + 1]) for i in range(rings)]
+    else:
+        edges = np.linspace(0.0, float(dist.max()), rings)
+        masks = [(dist >= edges[i]) & (dist < edges[i + 1]) for i in range(rings - 1)]
+        masks.append(dist == edges[-1])
     return torch.from_numpy(np.stack(masks)).to(dtype)
 
 
