@@ -1,0 +1,92 @@
+"""Shared classifier interface of the sreconv models: forward_features / forward_head / reset_classifier."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+
+def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> List:
+    """Expands an int (or ``None``) to one value per stage, or checks a list of ``stages`` values.
+
+    A list of length 1 is repeated, as in the official package; any other length must equal ``stages``.
+    """
+    if value is None and allow_none:
+        return [None] * stages
+    if isinstance(value, (list, tuple)):
+        values = list(value)
+        if len(values) == 1:
+            values = values * stages
+        if len(values) != stages:
+            raise ValueError(f"{name} must be an int or a list of 1 or {stages} values (one per stage), "
+                             f"got {list(value)!r} of length {len(values)}")
+    else:
+        values = [value] * stages
+    for v in values:
+        if v is None and allow_none:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must hold positive ints{' or None' if allow_none else ''}, got {value!r}")
+    return values
+
+
+class ClassifierMixin:
+    """Adds ``forward_features``/``forward_head``/``reset_classifier`` over ``self.avgpool`` and ``self.fc``.
+
+    Subclasses define ``_features(x)`` (stem + stages), ``in_channels``, ``spatial_dims``, ``num_features``.
+    """
+
+    in_channels: int
+    spatial_dims: int
+    num_features: int
+    fc: nn.Module
+    avgpool: nn.Module
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        n = self.spatial_dims
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != n + 2:
+            raise ValueError(
+                f"{type(self).__name__} expects a batch of shape (N, {self.in_channels}, "
+                f"{', '.join('DHW'[3 - n:])}), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} was built with in_channels={self.in_channels} but the input has "
+                f"{x.shape[1]} channels (shape {tuple(x.shape)}); build the model with "
+                f"in_channels={x.shape[1]} or convert the input"
+            )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and residual stages: ``(N, C_in, *S) -> (N, num_features, *S')`` (not pooled)."""
+        self._check_input(x)
+        return self._features(x)  # type: ignore[attr-defined]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool and classifier: ``(N, num_features, *S') -> (N, num_classes)``.
+
+        With ``pre_logits=True`` returns the pooled features ``(N, num_features)``.
+        """
+        x = torch.flatten(self.avgpool(x), 1)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C_in, *S) -> (N, num_classes)`` logits."""
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replaces the classifier by a fresh ``Linear(num_features, num_classes)`` (identity for 0)."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+        ref = next(iter(self.parameters()))  # type: ignore[attr-defined]
+        self.num_classes = num_classes
+        if num_classes == 0:
+            self.fc = nn.Identity()
+        else:
+            self.fc = nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)

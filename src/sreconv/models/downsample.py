@@ -1,0 +1,269 @@
+"""Downsampling that commutes exactly with the symmetries of the grid (flips, rot90, transposes, cube symmetries).
+
+Why strided operations usually break equivariance
+--------------------------------------------------
+A pooling (or strided convolution) with window ``k``, stride ``s`` and symmetric padding ``p`` on an axis of
+``H`` samples reads the windows ``[-p + j s, -p + j s + k - 1]`` for ``j = 0 .. n-1``. Flipping the axis maps
+sample ``i`` to ``H - 1 - i``; the pooled result is flipped too exactly when the set of windows is mapped
+onto itself, i.e. when the first window and the last one are mirror images::
+
+    -p  ==  (H - 1) - (-p + (n-1) s + k - 1)      <=>      (n-1) s  ==  H + 2p - k.            (*)
+
+With torch's ``n = floor((H + 2p - k) / s) + 1`` this holds only when ``(H + 2p - k) % s == 0``: a 2x2
+average pool is exact on even sizes (32 -> 16 -> 8 -> 4) but drops the last row on odd sizes
+(7 -> 3 reads rows 0..5), and ``MaxPool(3, 2, 1)`` is *never* exact on even sizes.
+
+The centre-aligned rule
+-----------------------
+Keep the number of outputs ``n`` you want and choose the window and the padding per axis so that (*)
+holds. Write ``d = (n-1) s - H``. (*) reads ``2p = d + k``, so ``k`` must have the parity of ``d``:
+
+* ``k`` = the nominal window, or the nominal window + 1 when the parity is wrong;
+* ``p = (d + k) / 2``; when ``p < 0`` the axis is *cropped* by ``-p`` on both sides instead of padded.
+
+Padding (zeros, ``-inf`` for max, or excluded from the average) and cropping are both symmetric, and the
+window grid is mirror-symmetric by (*), so the operation commutes with the flip of that axis. The rule
+depends on an axis only through its size, so axes of equal size are treated identically and the operation
+also commutes with every permutation of axes (rot90 = transpose + flip; the 48 cube symmetries are signed
+permutations). Hence it commutes exactly with the whole grid group on square/cubic inputs, for every
+size. Examples (stride 2): ``H = 32 -> 2x2 windows, no padding (identical to AvgPool2d(2))``;
+``H = 7 -> n = 4 (ceil), 3-wide windows, padding 1``; ``MaxPool(3, 2, 1)`` on ``H = 112 -> 4-wide windows,
+padding 1``.
+
+Exactness in eval mode is in float arithmetic too: the mirrored windows sum the mirrored values in the
+mirrored order, which for sums of at most a few terms gives results equal up to rounding (float64 errors
+~1e-16).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+_MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+__all__ = [
+    "centered_pool_geometry",
+    "SymmetricPool",
+    "SymmetricAvgPool1d",
+    "SymmetricAvgPool2d",
+    "SymmetricAvgPool3d",
+    "SymmetricMaxPool1d",
+    "SymmetricMaxPool2d",
+    "SymmetricMaxPool3d",
+    "CenteredSubsample",
+]
+
+
+def centered_pool_geometry(
+    size: int, kernel: int, stride: int, padding: int = 0, output: str = "floor"
+) -> Tuple[int, int, int]:
+    """Window, padding (negative = crop) and output count of a centre-aligned pooling on one axis.
+
+    Args:
+        size: input length ``H`` of the axis.
+        kernel: nominal window ``k0``.
+        stride: stride ``s``.
+        padding: nominal padding ``p0`` (only used to compute the nominal output count).
+        output: ``'floor'`` keeps torch's count ``floor((H + 2 p0 - k0) / s) + 1``; ``'ceil'`` gives
+            ``ceil(H / s)`` (28 -> 14 -> 7 -> 4).
+
+    Returns:
+        ``(k, p, n)`` with ``(n-1) s == H + 2p - k`` (the window grid is mirror-symmetric), ``k`` in
+        ``{k0, k0+1}`` and ``n >= 1``.
+
+    Example:
+        >>> centered_pool_geometry(7, 2, 2, output="ceil")
+        (3, 1, 4)
+        >>> centered_pool_geometry(32, 2, 2)
+        (2, 0, 16)
+        >>> centered_pool_geometry(112, 3, 2, 1)
+        (4, 1, 56)
+    """
+    if output == "ceil":
+        n = -(-size // stride)
+    elif output == "floor":
+        n = (size + 2 * padding - kernel) // stride + 1
+    else:
+        raise ValueError(f"output must be 'floor' or 'ceil', got {output!r}")
+    n = max(n, 1)
+    d = (n - 1) * stride - size
+    k = kernel if (kernel - d) % 2 == 0 else kernel + 1
+    p = (d + k) // 2
+    if p > k // 2:  # d > 0: only when the nominal padding exceeds half the window, which torch forbids too
+        raise ValueError(f"padding {padding} must be at most half the window {kernel}")
+    return k, p, n
+
+
+def _as_tuple(value: Union[int, Sequence[int]], n: int, name: str) -> Tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or {n} ints, got {value}")
+    return value
+
+
+class SymmetricPool(nn.Module):
+    """Average or max pooling with centre-aligned windows: exactly equivariant to the grid group.
+
+    See the module docstring for the proof. The window/padding are chosen per axis at every call from the
+    input size, so any input size works (odd sizes included).
+
+    Args:
+        ndim: number of spatial dimensions (1, 2 or 3).
+        kernel_size: nominal window (int or tuple; use equal values for rotation equivariance).
+        stride: stride (default ``kernel_size``).
+        padding: nominal padding (only sets the output count in ``'floor'`` mode).
+        mode: ``'avg'`` or ``'max'``.
+        output: ``'ceil'`` (``ceil(H / s)`` outputs) or ``'floor'`` (torch's count).
+        count_include_pad: for ``'avg'``: whether padded zeros count in the average (default ``False``).
+
+    Shapes: input ``(N, C, *spatial)`` or ``(C, *spatial)``; output ``(N, C, *n)``.
+
+    Example:
+        >>> pool = SymmetricAvgPool2d(2)
+        >>> x = torch.randn(1, 3, 7, 7)
+        >>> pool(x).shape
+        torch.Size([1, 3, 4, 4])
+        >>> bool(torch.allclose(pool(torch.rot90(x, 1, (2, 3))), torch.rot90(pool(x), 1, (2, 3))))
+        True
+    """
+
+    def __init__(
+        self,
+        ndim: int,
+        kernel_size: Union[int, Sequence[int]],
+        stride: Optional[Union[int, Sequence[int]]] = None,
+        padding: Union[int, Sequence[int]] = 0,
+        mode: str = "avg",
+        output: str = "ceil",
+        count_include_pad: bool = False,
+    ) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+        if mode not in ("avg", "max"):
+            raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
+        if output not in ("ceil", "floor"):
+            raise ValueError(f"output must be 'ceil' or 'floor', got {output!r}")
+        self.ndim = ndim
+        self.kernel_size = _as_tuple(kernel_size, ndim, "kernel_size")
+        self.stride = _as_tuple(self.kernel_size if stride is None else stride, ndim, "stride")
+        self.padding = _as_tuple(padding, ndim, "padding")
+        if any(k < 1 for k in self.kernel_size) or any(s < 1 for s in self.stride):
+            raise ValueError(f"kernel_size and stride must be >= 1, got {self.kernel_size}, {self.stride}")
+        self.mode = mode
+        self.output = output
+        self.count_include_pad = count_include_pad
+
+    def geometry(self, spatial: Sequence[int]) -> List[Tuple[int, int, int]]:
+        """``(k, p, n)`` per axis for an input of spatial size ``spatial`` (see :func:`centered_pool_geometry`)."""
+        return [
+            centered_pool_geometry(h, k, s, p, self.output)
+            for h, k, s, p in zip(spatial, self.kernel_size, self.stride, self.padding)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.ndim
+        if x.dim() not in (n + 1, n + 2):
+            raise ValueError(f"{type(self).__name__} expects {n + 2}D (or unbatched {n + 1}D) input, "
+                             f"got shape {tuple(x.shape)}")
+        geo = self.geometry(x.shape[-n:])
+        if all(k == 1 and s == 1 for (k, _, _), s in zip(geo, self.stride)):
+            return x
+        crop = [max(-p, 0) for _, p, _ in geo]
+        if any(crop):
+            index = [slice(None)] * (x.dim() - n) + [slice(c, x.shape[x.dim() - n + i] - c)
+                                                     for i, c in enumerate(crop)]
+            x = x[tuple(index)]
+        kernel = tuple(k for k, _, _ in geo)
+        pad = tuple(max(p, 0) for _, p, _ in geo)
+        if self.mode == "max":
+            return _MAX[n](x, kernel, self.stride, pad)
+        return _AVG[n](x, kernel, self.stride, pad, count_include_pad=self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"mode={self.mode!r}, output={self.output!r}")
+
+
+class SymmetricAvgPool1d(SymmetricPool):
+    """Centre-aligned 1D average pooling (see :class:`SymmetricPool`)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+        super().__init__(1, kernel_size, stride, padding, "avg", output, count_include_pad)
+
+
+class SymmetricAvgPool2d(SymmetricPool):
+    """Centre-aligned 2D average pooling; ``SymmetricAvgPool2d(2)`` equals ``AvgPool2d(2)`` on even sizes.
+
+    Example:
+        >>> x = torch.randn(1, 1, 32, 32)
+        >>> bool(torch.equal(SymmetricAvgPool2d(2)(x), nn.AvgPool2d(2)(x)))
+        True
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+        super().__init__(2, kernel_size, stride, padding, "avg", output, count_include_pad)
+
+
+class SymmetricAvgPool3d(SymmetricPool):
+    """Centre-aligned 3D average pooling (see :class:`SymmetricPool`)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+        super().__init__(3, kernel_size, stride, padding, "avg", output, count_include_pad)
+
+
+class SymmetricMaxPool1d(SymmetricPool):
+    """Centre-aligned 1D max pooling (see :class:`SymmetricPool`)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+        super().__init__(1, kernel_size, stride, padding, "max", output)
+
+
+class SymmetricMaxPool2d(SymmetricPool):
+    """Centre-aligned 2D max pooling: the exact replacement of the ResNet stem's ``MaxPool2d(3, 2, 1)``.
+
+    Example:
+        >>> SymmetricMaxPool2d(3, 2, 1)(torch.randn(1, 1, 112, 112)).shape
+        torch.Size([1, 1, 56, 56])
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+        super().__init__(2, kernel_size, stride, padding, "max", output)
+
+
+class SymmetricMaxPool3d(SymmetricPool):
+    """Centre-aligned 3D max pooling (see :class:`SymmetricPool`)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+        super().__init__(3, kernel_size, stride, padding, "max", output)
+
+
+class CenteredSubsample(SymmetricPool):
+    """Keeps every ``stride``-th sample of a centre-aligned grid (torch's strided output count).
+
+    The exact replacement for the stride of a convolution: ``conv(stride=s)`` becomes ``conv(stride=1)``
+    followed by this module, with the same output size. When no centred grid of single samples exists
+    (e.g. an even length and stride 2), each output averages the two (or more) samples nearest to its
+    centre-aligned position, which keeps the result exact.
+
+    Example:
+        >>> CenteredSubsample(2, 2)(torch.arange(7.0).reshape(1, 1, 7)).flatten().tolist()
+        [0.0, 2.0, 4.0, 6.0]
+        >>> CenteredSubsample(1, 2)(torch.arange(8.0).reshape(1, 1, 8)).flatten().tolist()
+        [0.5, 2.5, 4.5, 6.5]
+    """
+
+    def __init__(self, ndim: int, stride: Union[int, Sequence[int]]) -> None:
+        super().__init__(ndim, 1, stride, 0, "avg", "floor", count_include_pad=False)
+
+
+def is_exact_stride(size: int, kernel: int, stride: int, padding: int) -> bool:
+    """Whether torch's strided grid is mirror-symmetric on an axis of ``size``: ``(H + 2p - k) % s == 0``."""
+    return (size + 2 * padding - kernel) % stride == 0 and size + 2 * padding >= kernel
