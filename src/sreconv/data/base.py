@@ -154,7 +154,8 @@ class ArrayDataset(ImageDataset):
         self._channels_last = channels_last
 
     def _raw_image(self, index: int) -> torch.Tensor:
-        image = torch.from_numpy(np.ascontiguousarray(self.images[index])).float().div_(255.0)
+        # np.array copies: the source may be a read-only buffer (IDX files) or a memory map.
+        image = torch.from_numpy(np.array(self.images[index])).float().div_(255.0)
         if self._channels_last:
             return image.movedim(-1, 0).contiguous()
         return image.unsqueeze(0)

@@ -108,8 +108,11 @@ class ImageFolderDataset(ImageDataset):
         if os.path.isdir(split_dirs["train"]) and os.path.isdir(split_dirs["test"]):
             train_samples, classes = _scan(split_dirs["train"])
             class_to_idx = {c: i for i, c in enumerate(classes)}
-            if split == "test" or (split == "val" and os.path.isdir(split_dirs["val"])):
+            has_val = os.path.isdir(split_dirs["val"])
+            if split == "test" or (split == "val" and has_val):
                 samples = _scan(split_dirs[split], class_to_idx)[0]
+            elif split == "train" and has_val:
+                samples = train_samples
             else:
                 train, val = train_val_split([t for _, t in train_samples], val_fraction, seed)
                 samples = [train_samples[i] for i in (train if split == "train" else val)]

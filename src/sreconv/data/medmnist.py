@@ -182,8 +182,11 @@ class MedMNISTDataset(ArrayDataset):
                 ) from err
             raise
         except KeyError as err:
+            with np.load(path) as npz:
+                present = sorted(npz.files)
+            missing = [k for k in (f"{split}_images", f"{split}_labels") if k not in present]
             raise CorruptDatasetError(
-                f"{path}: missing array {err.args[0]!r} (expected {split}_images and {split}_labels); "
+                f"{path}: missing array(s) {', '.join(missing)} (file holds {', '.join(present) or 'nothing'}); "
                 "delete the file and download it again"
             ) from err
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as err:
