@@ -25,6 +25,7 @@ from ._validation import (
 )
 from .functional import expand_kernel
 from .ring_basis import RING_BASES, make_ring_basis
+from .ring_conv import IMPLS, RingPlan, build_ring_plan, modelled_costs, ring_conv
 
 _IntOrTuple = Union[int, Tuple[int, ...]]
 
@@ -64,9 +65,11 @@ class _SREConvNd(nn.Module):
         ring_basis: str,
         force_circular: bool,
         gaussian_sigma: Optional[float],
+        impl: str = "auto",
     ) -> None:
         super().__init__()
         n = self._spatial_dims
+        self.impl = check_choice(impl, "impl", IMPLS)
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
         self.kernel_size = check_kernel_size(kernel_size, n)
@@ -109,6 +112,9 @@ class _SREConvNd(nn.Module):
         self.weight = nn.Parameter(torch.empty(shape, **factory))
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self._kernel_cache: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+        # Plain Python (ints): survives deepcopy/pickle and is a constant for torch.compile.
+        self._ring_plan: Optional[RingPlan] = None if self._transposed else build_ring_plan(basis)
+        self._auto_choice: dict = {}
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
@@ -197,6 +203,9 @@ class _SREConvNd(nn.Module):
             )
             with torch.no_grad():
                 self.basis.copy_(basis)
+            if not self._transposed:
+                self._ring_plan = build_ring_plan(self.basis)
+                self._auto_choice = {}
 
     def official_masks(self) -> torch.Tensor:
         """The basis in the official package's ``weight_index_mat`` layout ``(1, 1, R, prod(kernel_size))``."""
@@ -248,6 +257,8 @@ class _SREConvNd(nn.Module):
             text += ", force_circular=False"
         if self.gaussian_sigma is not None:
             text += f", gaussian_sigma={self.gaussian_sigma}"
+        if self.impl != "auto":
+            text += f", impl={self.impl!r}"
         return text
 
 
@@ -272,9 +283,11 @@ class _SREConv(_SREConvNd):
         ring_basis: str = "hard",
         force_circular: bool = True,
         gaussian_sigma: Optional[float] = None,
+        impl: str = "auto",
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, 0, device, dtype, sre_k, ring_basis, force_circular, gaussian_sigma)
+                         padding_mode, 0, device, dtype, sre_k, ring_basis, force_circular, gaussian_sigma,
+                         impl)
         n = self._spatial_dims
         if self.padding == "same":
             pads = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
@@ -286,9 +299,44 @@ class _SREConv(_SREConvNd):
         # F.pad wants the last dimension first.
         self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pairs) for v in pair)
 
+    def resolved_impl(self, input: Optional[torch.Tensor] = None) -> str:
+        """The path ``forward`` takes: ``'dense'`` or ``'ring'``.
+
+        ``impl='auto'`` compares a cost model of both paths (:func:`sreconv.nn.ring_conv.modelled_costs`,
+        calibrated on CPU) for this layer's kernel, rings, channels, groups and stride, and for the input's
+        device and dtype and whether a backward pass will follow (grad enabled). Reduced precision
+        (half/bfloat16) always goes dense; so does a basis that is not radial.
+
+        Args:
+            input: the tensor about to be convolved (``None``: this layer's parameters' device and dtype).
+        """
+        if self.impl == "dense" or self._ring_plan is None:
+            return "dense"
+        if self.impl == "ring":
+            return "ring"
+        ref = self.weight if input is None else input
+        training = torch.is_grad_enabled() and (self.weight.requires_grad or ref.requires_grad)
+        key = (ref.device.type, ref.dtype, training)
+        choice = self._auto_choice.get(key)
+        if choice is None:
+            if ref.dtype not in (torch.float32, torch.float64):
+                choice = "dense"
+            else:
+                dense, ring = modelled_costs(self.in_channels, self.out_channels, self.groups, self._ring_plan,
+                                             math.prod(self.kernel_size), self.stride, training, ref.device.type)
+                choice = "ring" if ring < dense else "dense"
+            self._auto_choice[key] = choice
+        return choice
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Args: input ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``. Returns ``(N, C_out, *spatial_out)``."""
         self._check_input(input)
+        if self.resolved_impl(input) == "ring":
+            batched = input.dim() == self._spatial_dims + 2
+            out = ring_conv(input if batched else input.unsqueeze(0), self.weight, self.basis, self.bias,
+                            self.stride, self._reversed_padding_repeated_twice, self.dilation, self.groups,
+                            self.padding_mode, plan=self._ring_plan)
+            return out if batched else out.squeeze(0)
         conv = _CONV[self._spatial_dims]
         kernel = self.kernel()
         if self.padding_mode != "zeros":
@@ -319,10 +367,20 @@ class _SREConvTranspose(_SREConvNd):
         ring_basis: str = "hard",
         force_circular: bool = True,
         gaussian_sigma: Optional[float] = None,
+        impl: str = "auto",
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, output_padding, device, dtype, sre_k, ring_basis, force_circular,
-                         gaussian_sigma)
+                         gaussian_sigma, impl)
+
+    def resolved_impl(self, input: Optional[torch.Tensor] = None) -> str:
+        """Always ``'dense'``: transposed layers accept ``impl='ring'`` but run the dense kernel.
+
+        A transposed convolution scatters every input pixel over the kernel; its ring form would need the
+        adjoint ring sums on a zero-stuffed grid, which does not beat the dense kernel at the sizes where
+        transposed layers are used (decoders, small kernels).
+        """
+        return "dense"
 
     def forward(self, input: torch.Tensor, output_size: Optional[Sequence[int]] = None) -> torch.Tensor:
         """Args: input ``(N, C_in, *spatial)``; ``output_size`` picks ``output_padding`` as in torch."""
