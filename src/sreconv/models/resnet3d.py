@@ -168,8 +168,8 @@ def sre_r3d_18(**kwargs: Any) -> SREResNet3d:
     Takes the arguments of :class:`SREResNet3d` (paper: ``sre_conv_size=5``, about 3.85 M parameters).
 
     Example:
-        >>> sre_r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(1, 1, 8, 8, 8)).shape
-        torch.Size([1, 2])
+        >>> sre_r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(2, 1, 8, 8, 8)).shape
+        torch.Size([2, 2])
     """
     return SREResNet3d([2, 2, 2, 2], **kwargs)
 
@@ -183,8 +183,8 @@ class R3D(ClassifierMixin, nn.Module):
     """Plain 3D ResNet (torchvision ``r3d_18`` layout, stride-1 ``(3, 7, 7)`` stem) baseline; not equivariant.
 
     Example:
-        >>> r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(1, 1, 8, 8, 8)).shape
-        torch.Size([1, 2])
+        >>> r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(2, 1, 8, 8, 8)).shape
+        torch.Size([2, 2])
     """
 
     spatial_dims = 3
