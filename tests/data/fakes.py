@@ -50,7 +50,7 @@ def write_idx(path, array: np.ndarray, compress: bool = True) -> str:
     payload = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload += array.tobytes()
     path = str(path) + (".gz" if compress else "")
-    with (gzip.open(path, "wb") if compress else open(path, "wb")) as fh:
+    with gzip.open(path, "wb") if compress else open(path, "wb") as fh:
         fh.write(payload)
     return path
 
@@ -67,8 +67,12 @@ def write_fashion(root, n_train: int = 100, n_test: int = 20, compress: bool = T
     paths = {}
     for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
         images, labels = fashion_arrays(n, seed)
-        paths[f"{prefix}-images"] = write_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte"), images, compress)
-        paths[f"{prefix}-labels"] = write_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte"), labels, compress)
+        paths[f"{prefix}-images"] = write_idx(
+            os.path.join(root, f"{prefix}-images-idx3-ubyte"), images, compress
+        )
+        paths[f"{prefix}-labels"] = write_idx(
+            os.path.join(root, f"{prefix}-labels-idx1-ubyte"), labels, compress
+        )
     return paths
 
 
@@ -80,7 +84,9 @@ def write_png(path, array: np.ndarray) -> str:
     return path
 
 
-def write_folder(root, classes=("cat", "dog"), per_class: int = 10, size: int = 12, rgb: bool = False, seed=0):
+def write_folder(
+    root, classes=("cat", "dog"), per_class: int = 10, size: int = 12, rgb: bool = False, seed=0
+):
     """``<root>/<class>/<i>.png`` images whose mean intensity encodes the class (class i -> value 40 * (i+1))."""
     rng = np.random.default_rng(seed)
     for ci, name in enumerate(classes):

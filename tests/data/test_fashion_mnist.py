@@ -29,7 +29,6 @@ def test_splits_from_idx_files(tmp_path, compress):
 
 def test_train_val_disjoint_and_seeded(tmp_path):
     write_fashion(tmp_path, n_train=200)
-    pool_images, _ = fashion_arrays(200, seed=0)
 
     def ids(split, seed):
         ds = build_dataset("fashion-mnist", split, data_root=str(tmp_path), seed=seed, val_fraction=0.25)
@@ -76,12 +75,12 @@ def test_bad_magic(tmp_path):
 
 def test_truncated_payload_and_gzip(tmp_path):
     write_fashion(tmp_path, n_train=20, n_test=10)
-    raw = gzip.decompress(open(tmp_path / "t10k-images-idx3-ubyte.gz", "rb").read())
+    raw = gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes())
     with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as fh:
         fh.write(raw[:-100])
     with pytest.raises(CorruptDatasetError, match="IDX header says shape"):
         read_idx(str(tmp_path / "t10k-images-idx3-ubyte.gz"), 3)
-    data = open(tmp_path / "train-labels-idx1-ubyte.gz", "rb").read()
+    data = (tmp_path / "train-labels-idx1-ubyte.gz").read_bytes()
     with open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as fh:
         fh.write(data[: len(data) // 2])
     with pytest.raises(CorruptDatasetError, match="cannot decompress") as err:

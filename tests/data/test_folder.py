@@ -14,7 +14,11 @@ def test_pool_is_split_seeded_and_stratified(tmp_path):
     parts = {s: build_dataset("folder", s, data_root=root, size=12) for s in ("train", "val", "test")}
     assert [len(parts[s]) for s in ("train", "val", "test")] == [21, 3, 6]
     paths = {s: {p for p, _ in ds.samples} for s, ds in parts.items()}
-    assert not paths["train"] & paths["val"] and not paths["val"] & paths["test"] and not paths["train"] & paths["test"]
+    assert (
+        not paths["train"] & paths["val"]
+        and not paths["val"] & paths["test"]
+        and not paths["train"] & paths["test"]
+    )
     assert len(set().union(*paths.values())) == 30
     ds = parts["test"]
     assert ds.label_names == ["a", "b", "c"] and ds.task == "multi-class" and ds.n_channels == 1

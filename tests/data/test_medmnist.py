@@ -1,11 +1,11 @@
 import os
 import zipfile
 
+import medmnist
 import numpy as np
 import pytest
 import torch
 
-import medmnist
 from sreconv.data import CorruptDatasetError, DatasetNotFoundError, build_dataset
 from sreconv.data.medmnist import FLAGS_2D, FLAGS_3D, MedMNISTDataset
 
@@ -125,7 +125,8 @@ def test_failed_download_message(tmp_path, monkeypatch):
 
 def test_truncated_npz(tmp_path):
     path = write_medmnist(tmp_path, "bloodmnist")
-    data = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        data = fh.read()
     with open(path, "wb") as fh:
         fh.write(data[: len(data) // 2])
     with pytest.raises(CorruptDatasetError) as err:

@@ -25,8 +25,15 @@ def test_embedded_default_split(splits):
 
 
 def test_splits_disjoint_cover_and_seeded(splits):
-    keys = {s: {ds.images[i].tobytes() + bytes([ds.labels[i]]) for i in range(len(ds))} for s, ds in splits.items()}
-    assert not keys["train"] & keys["val"] and not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
+    keys = {
+        s: {ds.images[i].tobytes() + bytes([ds.labels[i]]) for i in range(len(ds))}
+        for s, ds in splits.items()
+    }
+    assert (
+        not keys["train"] & keys["val"]
+        and not keys["train"] & keys["test"]
+        and not keys["val"] & keys["test"]
+    )
     again = build_dataset("mnist5k", "val", seed=0)
     assert np.array_equal(again.images, splits["val"].images)
     other = build_dataset("mnist5k", "val", seed=1)
@@ -57,7 +64,7 @@ def test_custom_root_and_corrupt_csv(tmp_path):
     _write_csv(tmp_path / "mnist_5k.csv.gz", [r[:-1] + [11] for r in rows])
     with pytest.raises(CorruptDatasetError, match="labels 0..9"):
         build_dataset("mnist5k", "train", data_root=str(tmp_path))
-    data = open(tmp_path / "mnist_5k.csv.gz", "rb").read()
+    data = (tmp_path / "mnist_5k.csv.gz").read_bytes()
     with open(tmp_path / "mnist_5k.csv.gz", "wb") as fh:
         fh.write(data[: len(data) // 2])
     with pytest.raises(CorruptDatasetError, match="unreadable CSV"):

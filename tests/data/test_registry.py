@@ -48,7 +48,9 @@ def test_import_is_light():
 
 def test_end_to_end_rotated_evaluation_batch():
     test = build_dataset("mnist5k", "test", transform=eval_transform_2d(32))
-    loader = torch.utils.data.DataLoader(RotatedView(test, 45, fill=normalized_fill(), mask=True), batch_size=8)
+    loader = torch.utils.data.DataLoader(
+        RotatedView(test, 45, fill=normalized_fill(), mask=True), batch_size=8
+    )
     images, labels = next(iter(loader))
     assert images.shape == (8, 1, 32, 32) and labels.dtype == torch.long
     assert float(images[..., 0, 0].max()) == -1.0  # the corners hold the normalised background

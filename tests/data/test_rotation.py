@@ -24,7 +24,9 @@ PLANES = {"z": (-2, -1), "y": (-3, -1), "x": (-3, -2)}
 def smooth_image(n=32, channels=2, seed=0):
     """A band-limited image (sums of low-frequency cosines): bilinear resampling is accurate on it."""
     g = torch.Generator().manual_seed(seed)
-    y, x = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij")
+    y, x = torch.meshgrid(
+        torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij"
+    )
     out = torch.zeros(channels, n, n, dtype=torch.float64)
     for c in range(channels):
         for _ in range(4):
@@ -113,7 +115,10 @@ def test_fill_matches_rotating_before_normalising():
     for angle in (33, 90):
         torch.testing.assert_close(rotate(norm(raw), angle, fill=fill), norm(rotate(raw, angle)))
         torch.testing.assert_close(
-            rotate(norm(raw), angle, fill=fill, mask=True), norm(rotate(raw, angle, mask=True)), atol=1e-5, rtol=0
+            rotate(norm(raw), angle, fill=fill, mask=True),
+            norm(rotate(raw, angle, mask=True)),
+            atol=1e-5,
+            rtol=0,
         )
     assert normalized_fill() == -1.0
     corners = rotate(torch.full((1, 1, 16, 16), 0.7), 45, fill=-1.0)[0, 0]
@@ -149,7 +154,7 @@ def test_rotate3d_arbitrary_angle_is_2d_rotation_of_slices(axis):
     # Move the rotation plane to the last two dims, keeping "first toward second" orientation.
     a, b = PLANES[axis]
     other = ({-3, -2, -1} - {a, b}).pop()
-    perm = lambda t: t.movedim(other, -3) if axis != "y" else t.permute(0, 1, 3, 2, 4)  # noqa: E731
+    perm = lambda t: t.movedim(other, -3) if axis != "y" else t.permute(0, 1, 3, 2, 4)
     expected = rotate(perm(v), 37.0, fill=0.25)
     torch.testing.assert_close(perm(out), expected)
 
@@ -162,7 +167,9 @@ def test_rotate3d_ball_mask_invariant_about_every_axis():
     blob = torch.exp(-r2 / 8.0)[None, None]  # radially symmetric
     shifted = apply_mask(torch.exp(-((grid[2] - 2) ** 2 + grid[1] ** 2 + grid[0] ** 2) / 6.0)[None, None], 3)
     for axis in AXES_3D:
-        torch.testing.assert_close(rotate3d(blob, 30, axis, mask=True), apply_mask(blob, 3), atol=0.05, rtol=0)
+        torch.testing.assert_close(
+            rotate3d(blob, 30, axis, mask=True), apply_mask(blob, 3), atol=0.05, rtol=0
+        )
         out = rotate3d(shifted, 30, axis, mask=True)
         assert abs(float(out.sum() - shifted.sum())) / float(shifted.sum()) < 0.02
         assert torch.all(out[..., ~disc_mask((n, n, n))] == 0)
@@ -208,7 +215,9 @@ def test_rotated_view_does_not_touch_the_dataset():
     assert torch.equal(image, torch.rot90(base[2][0].flip(-1), 1, (-2, -1))) and int(label) == 2
     assert base.transform is transform and torch.equal(base[2][0], base.tensors[0][2])
     assert view.task == "multi-class" and len(view) == 5
-    clone = pickle.loads(pickle.dumps(RotatedView(TensorDataset(torch.rand(2, 1, 4, 4), torch.arange(2)), 45)))
+    clone = pickle.loads(
+        pickle.dumps(RotatedView(TensorDataset(torch.rand(2, 1, 4, 4), torch.arange(2)), 45))
+    )
     assert clone[0][0].shape == (1, 4, 4)
     with pytest.raises(ValueError, match="2D"):
         RotatedView(base, 30, axis="x")

@@ -113,7 +113,9 @@ def load_fashion_mnist_arrays(data_root: Optional[str], prefix: str):
     images = read_idx(image_path, 3)
     labels = read_idx(label_path, 1)
     if len(images) != len(labels):
-        raise CorruptDatasetError(f"{image_path}: {len(images)} images but {label_path} has {len(labels)} labels")
+        raise CorruptDatasetError(
+            f"{image_path}: {len(images)} images but {label_path} has {len(labels)} labels"
+        )
     if labels.size and labels.max() >= len(LABEL_NAMES):
         raise CorruptDatasetError(f"{label_path}: label {labels.max()} outside 0..{len(LABEL_NAMES) - 1}")
     return images, labels

@@ -48,7 +48,7 @@ def quarter_turns(angle: float) -> Optional[int]:
     """
     k = angle / 90.0
     if abs(k - round(k)) < 1e-9:
-        return int(round(k)) % 4
+        return round(k) % 4
     return None
 
 
@@ -106,7 +106,13 @@ def apply_mask(x: torch.Tensor, spatial_dims: int, fill: Fill = 0.0) -> torch.Te
 
 
 def _rotate_plane(
-    x: torch.Tensor, angle: float, plane: Tuple[int, int], spatial_dims: int, fill: Fill, mask: bool, exact: bool
+    x: torch.Tensor,
+    angle: float,
+    plane: Tuple[int, int],
+    spatial_dims: int,
+    fill: Fill,
+    mask: bool,
+    exact: bool,
 ) -> torch.Tensor:
     lead = x.dim() - spatial_dims
     if lead < 0:
@@ -214,7 +220,9 @@ def flip(x: torch.Tensor, mode: str, spatial_dims: int = 2) -> torch.Tensor:
     """
     modes = FLIPS_3D if spatial_dims == 3 else FLIPS_2D
     if mode not in modes:
-        raise ValueError(f"flip mode must be one of {', '.join(modes)} for {spatial_dims}D data; got {mode!r}")
+        raise ValueError(
+            f"flip mode must be one of {', '.join(modes)} for {spatial_dims}D data; got {mode!r}"
+        )
     dim = {"none": None, "horizontal": -1, "vertical": -2, "depth": -3}[mode]
     return x.clone() if dim is None else x.flip(dim)
 

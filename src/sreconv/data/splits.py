@@ -43,7 +43,7 @@ def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: in
     parts: List[List[np.ndarray]] = [[] for _ in fractions]
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
-        counts = [int(round(f * len(members))) for f in fractions[1:]]
+        counts = [round(f * len(members)) for f in fractions[1:]]
         if sum(counts) > len(members):
             # Rounding up several small parts can overshoot a tiny class; trim the last parts first.
             for j in reversed(range(len(counts))):

@@ -188,7 +188,7 @@ class RandomAffine3d:
 
 
 def _gaussian_kernel(sigma: float, dtype) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3.0 * sigma)))
+    radius = max(1, math.ceil(3.0 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=dtype)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()
