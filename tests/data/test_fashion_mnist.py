@@ -103,3 +103,16 @@ def test_size_and_download_rejected(tmp_path):
         build_dataset("fashion-mnist", "train", data_root=str(tmp_path), size=32)
     with pytest.raises(ValueError, match="apt-get"):
         build_dataset("fashion-mnist", "train", data_root=str(tmp_path), download=True)
+
+
+@pytest.mark.skipif(
+    not os.path.isfile("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+    reason="needs `apt-get install dataset-fashion-mnist`",
+)
+def test_real_debian_files():
+    test = build_dataset("fashion-mnist", "test")
+    val = build_dataset("fashion-mnist", "val")
+    assert len(test) == 10000 and len(val) == 6000
+    assert np.bincount(val.labels).tolist() == [600] * 10
+    image, label = test[0]
+    assert image.shape == (1, 28, 28) and test.label_names[int(label)] == "Ankle boot"

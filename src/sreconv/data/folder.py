@@ -77,7 +77,8 @@ class ImageFolderDataset(ImageDataset):
         as_rgb: force 3 channels; otherwise the channel count follows the first training image
             (1 for gray modes, else 3) and every image is converted to it.
         transform: applied to the ``(C, size, size)`` float tensor in [0, 1].
-        val_fraction: fraction per class held out as val when there is no ``val`` folder.
+        val_fraction: fraction per class of the training pool held out as val; unused when a ``val``
+            folder exists.
         seed: seed of the carved splits.
 
     Example:

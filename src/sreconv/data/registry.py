@@ -52,7 +52,8 @@ def build_dataset(
         download: MedMNIST only: let the ``medmnist`` package download missing files from zenodo.
         val_fraction: fraction (per class) of the training pool held out as ``"val"`` for datasets without
             an official validation split; None uses the dataset default (Fashion-MNIST 0.1 -> 54000/6000,
-            MNIST-5k 0.125 -> 3500/500/1000, folder 0.1). MedMNIST has an official split and rejects it.
+            MNIST-5k 0.125 -> 3500/500/1000, folder 0.1; unused when the folder has ``val/``). MedMNIST has
+            an official split and rejects it.
         seed: seed of the carved splits; keep it equal for the train, val and test datasets of a run.
 
     Returns:
