@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("torchvision")
+
 from sreconv.data import CorruptDatasetError, DatasetNotFoundError, build_dataset
 
 from .fakes import write_folder, write_png

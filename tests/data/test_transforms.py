@@ -18,6 +18,7 @@ from sreconv.data import (
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("rotation", [None, "any", "rot90"])
 def test_train_2d_shape_dtype_and_range(channels, rotation):
+    pytest.importorskip("torchvision")
     t = train_transform_2d(32, rotation=rotation, hflip_p=0.5, vflip_p=0.5)
     x = torch.rand(channels, 28, 28)
     for _ in range(3):
@@ -28,6 +29,7 @@ def test_train_2d_shape_dtype_and_range(channels, rotation):
 
 
 def test_train_2d_seeded_determinism():
+    pytest.importorskip("torchvision")
     t = train_transform_2d(28, rotation="any")
     x = torch.rand(3, 28, 28)
     torch.manual_seed(5)
@@ -40,6 +42,7 @@ def test_train_2d_seeded_determinism():
 
 
 def test_train_2d_components():
+    pytest.importorskip("torchvision")
     t = train_transform_2d(32, moco=False, translate=0.0, normalize=False)
     x = torch.rand(1, 28, 28)
     torch.testing.assert_close(t(x), Resize(32)(x))  # nothing random left
@@ -50,6 +53,7 @@ def test_train_2d_components():
 
 
 def test_translation_pads_with_raw_background():
+    pytest.importorskip("torchvision")
     from torchvision.transforms import v2
 
     t = train_transform_2d(20, moco=False, translate=0.3, normalize=False)
@@ -138,6 +142,7 @@ def test_random_rot90_and_flip_are_grid_symmetries():
 def test_transforms_picklable_for_dataloader_workers():
     import pickle
 
+    pytest.importorskip("torchvision")
     for t in (eval_transform_2d(32), train_transform_3d(), train_transform_2d(32, rotation="rot90")):
         clone = pickle.loads(pickle.dumps(t))
         assert repr(clone) == repr(t)

@@ -297,7 +297,11 @@ class RotatedView(Dataset):
         declared = getattr(dataset, "spatial_dims", spatial_dims)
         if declared != spatial_dims:
             raise ValueError(f"dataset is {declared}D but axis={axis!r} describes a {spatial_dims}D rotation")
-        flip(torch.zeros((1,) * spatial_dims), flip_mode, spatial_dims)  # validates the mode early
+        modes = FLIPS_3D if spatial_dims == 3 else FLIPS_2D
+        if flip_mode not in modes:
+            raise ValueError(
+                f"flip mode must be one of {', '.join(modes)} for {spatial_dims}D data; got {flip_mode!r}"
+            )
         self.dataset = dataset
         self.angle = float(angle)
         self.axis = axis
