@@ -15,3 +15,4 @@ from .downsample import (
 from .resnet import ResNet, SRE_ResNet, SREResNet, resnet18, resnet34, sre_resnet18, sre_resnet34, sre_resnet50
 from .resnet3d import R3D, SREResNet3d, VideoResNet3d, r3d_18, sre_r3d_18, sre_r3d_34
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .convert import ConversionReport, convert_to_SRE_conv, convert_to_sre
