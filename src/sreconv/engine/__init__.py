@@ -4,7 +4,9 @@ Not imported by ``import sreconv``: it pulls optional dependencies (tqdm, pyyaml
 """
 
 from .evaluate import evaluate, evaluate_flips, evaluate_rotations, predict_views
+from .config import TrainConfig
 from .metrics import compute_metrics, scores_from_logits
+from .train import fit
 
-__all__ = ["evaluate", "evaluate_flips", "evaluate_rotations", "predict_views", "compute_metrics",
+__all__ = ["fit", "TrainConfig", "evaluate", "evaluate_flips", "evaluate_rotations", "predict_views", "compute_metrics",
            "scores_from_logits"]

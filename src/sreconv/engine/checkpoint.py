@@ -1,0 +1,110 @@
+"""Checkpoints: atomic writes, RNG state capture/restore, and loading for ``--resume``.
+
+A training checkpoint is a dict ``{"model", "optimizer", "scheduler", "scaler", "epoch", "best", "rng",
+"config", "version"}`` where ``epoch`` is the number of *completed* epochs. Files are written to a temporary
+name in the same folder, flushed to disk, then renamed over the target, so a process killed at any moment
+leaves either the previous checkpoint or the new one, never a truncated file.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+CHECKPOINT_VERSION = 1
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)`` via a temporary file + ``os.replace`` (atomic on POSIX and Windows)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(text: str, path: str) -> None:
+    """Writes a text file atomically (temporary file + rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def rng_state() -> Dict[str, Any]:
+    """States of Python's, NumPy's, torch's CPU and (if present) every CUDA generator."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restores what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel / DataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
+
+
+def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
+    """Loads a checkpoint written by :func:`atomic_save`, with a one-line error if it is unusable."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        # weights_only=False: the checkpoint holds RNG states (NumPy arrays/tuples) and the config dict.
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ValueError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err
+
+
+def model_state_from(obj: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """The model state dict inside a training checkpoint, an official ``{"state_dict"}`` file or a bare one."""
+    for key in ("model", "state_dict"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            state = obj[key]
+            break
+    else:
+        state = obj
+    # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def find_resume_checkpoint(out_dir: str) -> Optional[str]:
+    """``<out_dir>/checkpoints/last.pt`` if it exists, else None."""
+    path = os.path.join(out_dir, "checkpoints", "last.pt")
+    return path if os.path.isfile(path) else None

@@ -1,0 +1,308 @@
+"""What ``sreconv train`` and ``sreconv eval`` do: datasets + model from a config, fit, final evaluation,
+``results.json`` and a printed summary.
+
+Output folder layout (``--out DIR``, written by rank 0 only)::
+
+    config.yaml          the resolved configuration
+    log.jsonl            one record per epoch (train loss/acc, lr, validation metrics, time)
+    steps.jsonl          one record per optimizer step (only with --log)
+    checkpoints/last.pt  model, optimizer, scheduler, epoch, RNG states, config (for --resume)
+    checkpoints/best.pt  best validation accuracy (only with --save-best)
+    model.pt             final evaluated weights, a bare state_dict (only with --save-model)
+    results.json         dataset, model, params, val, test, rotation, flip metrics
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from . import distributed as dist_utils
+from .checkpoint import atomic_save, atomic_write_text, load_checkpoint, model_state_from
+from .config import TrainConfig, dump_yaml
+from .evaluate import evaluate, evaluate_flips, evaluate_rotations
+
+MEDMNIST_2D_PAPER_SIZE = 32
+
+
+class LimitedView(Dataset):
+    """A fixed random subset of a dataset (seeded), forwarding metadata such as ``task`` and ``n_classes``.
+
+    A random rather than leading subset, because some datasets (MNIST-5k) are stored sorted by class.
+    """
+
+    def __init__(self, dataset: Dataset, limit: int, seed: int = 0) -> None:
+        n = len(dataset)
+        generator = torch.Generator().manual_seed(seed)
+        self.indices = torch.randperm(n, generator=generator)[: min(limit, n)].sort().values.tolist()
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or "dataset" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def setup_runtime(config: TrainConfig) -> torch.device:
+    """Process group (under torchrun), device, determinism and cuDNN settings."""
+    if config.deterministic:
+        # Must be set before the first cuBLAS call for deterministic GEMMs on CUDA.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device = dist_utils.init_from_env(config.device)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif config.cudnn:
+        # The official --cudnn flag: let cuDNN pick the fastest kernels (non-deterministic).
+        torch.backends.cudnn.benchmark = True
+    if config.amp != "none" and device.type != "cuda" and dist_utils.is_main():
+        print(f"note: --amp {config.amp} only applies on CUDA; training in float32 on {device}", flush=True)
+    return device
+
+
+def image_size_for(config: TrainConfig, dataset) -> Optional[int]:
+    """2D resize target: ``image_size`` if set, 32 for 28-pixel MedMNIST (the paper's choice), else native."""
+    if config.image_size:
+        return config.image_size
+    from sreconv.data.medmnist import FLAGS_2D
+
+    if config.dataset.lower() in FLAGS_2D and config.medmnist_size == 28:
+        return MEDMNIST_2D_PAPER_SIZE
+    return dataset.image_size[-1]
+
+
+def build_datasets(config: TrainConfig, train: bool = True) -> Dict[str, Dataset]:
+    """``{"train", "val", "test"}`` (``train`` omitted when ``train=False``) with the run's transforms."""
+    from sreconv.data import (build_dataset, eval_transform_2d, eval_transform_3d, train_transform_2d,
+                              train_transform_3d)
+    from sreconv.data.medmnist import FLAGS_2D, FLAGS_3D
+
+    name = config.dataset.lower()
+    common = dict(data_root=config.data_root, as_rgb=not config.res_keep_conv1, download=config.download)
+    if name in FLAGS_2D or name in FLAGS_3D:
+        common["size"] = config.medmnist_size
+    else:
+        common["val_fraction"] = config.val_fraction
+        common["seed"] = 0  # the split must not move with the training seed
+    test = build_dataset(name, "test", **common)
+    out: Dict[str, Dataset] = {}
+    if test.spatial_dims == 2:
+        size = image_size_for(config, test)
+        eval_t = eval_transform_2d(size)
+        flip_p = config.train_flip_p
+        train_t = train_transform_2d(size, moco=config.moco_aug,
+                                     translate=config.translate_ratio if config.translation else 0.0,
+                                     hflip_p=flip_p, vflip_p=flip_p)
+    else:
+        eval_t = eval_transform_3d()
+        if config.moco_aug:
+            train_t = train_transform_3d(flip_p=config.train_flip_p)
+        else:
+            train_t = train_transform_3d(affine_scale=0.0, affine_translate=0.0, blur_p=0.0,
+                                         flip_p=config.train_flip_p)
+    test.transform = eval_t  # our own freshly built object, not a caller's dataset
+    if train:
+        out["train"] = build_dataset(name, "train", transform=train_t, **common)
+    out["val"] = build_dataset(name, "val", transform=eval_t, **common)
+    out["test"] = test
+    for split, limit in (("train", config.limit_train), ("val", config.limit_val), ("test", config.limit_test)):
+        if limit and split in out:
+            out[split] = LimitedView(out[split], limit, seed=0)
+    return out
+
+
+def build_model(config: TrainConfig, dataset) -> torch.nn.Module:
+    """The registry model for ``dataset``'s channels, classes and dimensionality."""
+    from sreconv.models.registry import create_model, model_info
+
+    info = model_info(config.model)
+    if info.spatial_dims != dataset.spatial_dims:
+        raise ValueError(f"model {config.model!r} is {info.spatial_dims}D but dataset {config.dataset!r} is "
+                         f"{dataset.spatial_dims}D; choose a {dataset.spatial_dims}D model "
+                         f"(e.g. {'sre_r3d_18' if dataset.spatial_dims == 3 else 'sre_resnet18'})")
+    kwargs: Dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
+                                  inplanes=config.width)
+    if info.invariant:
+        kwargs["sre_conv_size"] = list(config.sre_conv_size)
+        if config.sre_k is not None:
+            kwargs["sre_k"] = list(config.sre_k)
+        if info.spatial_dims == 2:
+            kwargs["skip_first_maxpool"] = True  # the official main.py always removes the stem max-pool
+    return create_model(config.model, **kwargs)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def final_evaluation(model, datasets: Dict[str, Dataset], config: TrainConfig, device) -> Dict[str, Any]:
+    """Validation and test metrics, plus rotation/flip sweeps on the test set when enabled."""
+    from sreconv.data import normalized_fill
+
+    amp = None if config.amp == "none" else config.amp
+    kw = dict(batch_size=config.eval_batch_size, num_workers=config.num_workers, device=device, amp=amp)
+    results: Dict[str, Any] = {}
+    if "val" in datasets:
+        results["val"] = evaluate(model, datasets["val"], **kw)
+    results["test"] = evaluate(model, datasets["test"], progress=config.progress, **kw)
+    test = datasets["test"]
+    if config.eval_rot:
+        extra = {"axes": config.eval_axes} if test.spatial_dims == 3 else {}
+        results["rotation"] = evaluate_rotations(
+            model, test, angles=config.eval_angles, fill=normalized_fill(), mask=config.eval_mask,
+            progress=config.progress, **extra, **kw)
+    if config.eval_flip:
+        results["flip"] = evaluate_flips(model, test, progress=config.progress, **kw)
+    return results
+
+
+def _fmt(v: float) -> str:
+    return "  nan " if v != v else f"{v:.4f}"
+
+
+def summary_table(results: Dict[str, Any]) -> str:
+    """Plain-text tables of the test metrics, accuracy per angle next to upright, and flips."""
+    lines = [f"{results.get('model')} on {results.get('dataset')} ({results.get('params', 0):,} parameters)"]
+    lines.append(f"{'split':<8}{'acc':>8}{'auc':>8}{'bal_acc':>9}{'f1':>8}")
+    for split in ("val", "test"):
+        if split in results:
+            m = results[split]
+            lines.append(f"{split:<8}{_fmt(m['acc']):>8}{_fmt(m['auc']):>8}{_fmt(m['balanced_acc']):>9}"
+                         f"{_fmt(m['f1']):>8}")
+    rot = results.get("rotation")
+    if rot:
+        blocks = {"": rot} if "angles" in rot else rot
+        for axis, block in blocks.items():
+            upright = block["acc"][0]
+            title = f"rotation{' about ' + axis if axis else ''} (test): accuracy per angle vs upright"
+            lines += ["", title, f"{'angle':>7}{'acc':>8}{'auc':>8}{'vs 0°':>9}"]
+            for a, acc, auc in zip(block["angles"], block["acc"], block["auc"]):
+                lines.append(f"{a:>7g}{_fmt(acc):>8}{_fmt(auc):>8}{acc - upright:>+9.4f}")
+            lines.append(f"{'mean':>7}{_fmt(float(np.mean(block['acc']))):>8}"
+                         f"{_fmt(float(np.nanmean(block['auc']))):>8}")
+    flips = results.get("flip")
+    if flips:
+        lines += ["", "flips (test)", f"{'flip':<12}{'acc':>8}{'auc':>8}"]
+        for mode, m in flips.items():
+            lines.append(f"{mode:<12}{_fmt(m['acc']):>8}{_fmt(m['auc']):>8}")
+    return "\n".join(lines)
+
+
+def default_out_dir(config: TrainConfig) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{config.dataset.lower()}-{config.model}-{stamp}")
+
+
+def run_train(config: TrainConfig) -> Dict[str, Any]:
+    """Trains and evaluates as configured; returns the results dict (the same on every rank)."""
+    config.validate()
+    t0 = time.time()
+    device = setup_runtime(config)
+    try:
+        main = dist_utils.is_main()
+        if not config.out:
+            config.out = dist_utils.broadcast_object(default_out_dir(config))
+        out = config.out
+        if not config.resume and os.path.isfile(os.path.join(out, "checkpoints", "last.pt")):
+            raise ValueError(f"output folder {out} already holds a run; pass --resume to continue it "
+                             "or choose another --out")
+        seed_everything(config.seed)
+        datasets = build_datasets(config)
+        model = build_model(config, datasets["train"]).to(device)
+        # Same initial weights on every rank (seeded above); distinct augmentation streams per rank.
+        seed_everything(config.seed + 7919 * dist_utils.rank())
+        if main:
+            os.makedirs(out, exist_ok=True)
+            atomic_write_text(dump_yaml(config), os.path.join(out, "config.yaml"))
+            sizes = ", ".join(f"{k} {len(v)}" for k, v in datasets.items())
+            print(f"{config.model} ({count_params(model):,} parameters) on {config.dataset} ({sizes}); "
+                  f"{dist_utils.world_size()} process(es) on {device}; output in {out}", flush=True)
+        fitted = fit_model(model, datasets, config, device)
+        if config.save_best and fitted["best_path"]:
+            state = load_checkpoint(fitted["best_path"])
+            model.load_state_dict(state["model"])
+            evaluated = f"best validation epoch {fitted['best_epoch']}"
+        else:
+            evaluated = f"last epoch {config.epochs}"
+        results: Dict[str, Any] = {
+            "dataset": config.dataset.lower(),
+            "model": config.model,
+            "params": count_params(model),
+            "task": datasets["test"].task,
+            "weights": evaluated,
+            "epochs": config.epochs,
+        }
+        results.update(final_evaluation(model, datasets, config, device))
+        results["time_s"] = round(time.time() - t0, 1)
+        if main:
+            atomic_write_text(json.dumps(results, indent=2) + "\n", os.path.join(out, "results.json"))
+            if config.save_model:
+                atomic_save(model.state_dict(), os.path.join(out, "model.pt"))
+            print("\n" + summary_table(results) + f"\n\nresults in {os.path.join(out, 'results.json')} "
+                  f"({results['time_s']:.0f}s)", flush=True)
+        dist_utils.barrier()
+        return results
+    finally:
+        dist_utils.cleanup()
+
+
+def fit_model(model, datasets, config, device):
+    from .train import fit
+
+    return fit(model, datasets["train"], datasets.get("val"), config, out_dir=config.out, device=device)
+
+
+def run_eval(config: TrainConfig, checkpoint: str, split: str = "test",
+             results_path: Optional[str] = None) -> Dict[str, Any]:
+    """Evaluates a checkpoint (training checkpoint, bare state_dict or official ``{"state_dict"}``)."""
+    config.validate()
+    device = setup_runtime(config)
+    try:
+        datasets = build_datasets(config, train=False)
+        if split == "val":
+            datasets = {"test": datasets["val"]}
+        else:
+            datasets.pop("val")
+        model = build_model(config, datasets["test"])
+        state = model_state_from(load_checkpoint(checkpoint))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise ValueError(f"checkpoint {checkpoint} does not fit model {config.model!r} built for "
+                             f"{config.dataset!r}: {' '.join(s.strip() for s in first[:2])[:300]}") from err
+        model.to(device)
+        results: Dict[str, Any] = {"dataset": config.dataset.lower(), "model": config.model,
+                                   "params": count_params(model), "checkpoint": os.path.abspath(checkpoint),
+                                   "split": split}
+        ev = final_evaluation(model, datasets, config, device)
+        results["test" if split == "test" else "val"] = ev.pop("test")
+        results.update(ev)
+        if dist_utils.is_main():
+            print(summary_table(results), flush=True)
+            if results_path:
+                atomic_write_text(json.dumps(results, indent=2) + "\n", results_path)
+                print(f"\nresults in {results_path}", flush=True)
+        return results
+    finally:
+        dist_utils.cleanup()
