@@ -233,8 +233,7 @@ class _RingConvFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp, group_weight, bias, plan, stride, dilation, groups):
-        resp = ring_responses(xp, plan, stride, dilation, groups)
-        out = _mix(resp, group_weight, bias, groups)
+        out = _chunked_forward(xp, group_weight, bias, plan, stride, dilation, groups)
         ctx.save_for_backward(xp, group_weight)
         ctx.plan, ctx.stride, ctx.dilation, ctx.groups = plan, stride, dilation, groups
         ctx.has_bias = bias is not None
@@ -266,6 +265,32 @@ class _RingConvFunction(torch.autograd.Function):
             grad_resp = grad_resp.reshape((n_batch, groups, plan.num_groups, per_group) + out)
             grad_x = _ResponsesAdjoint.apply(grad_resp, plan, stride, dilation, tuple(xp.shape[2:]))
         return grad_x, grad_w, grad_b, None, None, None, None
+
+
+#: Bytes of boxes + responses processed at once: bounds the peak memory. Not smaller: every chunk costs
+#: ~2*A + terms small parallel ops, and on a shared CPU each op waits for all OpenMP threads.
+CHUNK_BYTES = 32 * 2**20
+
+
+def _batch_chunk(xp: torch.Tensor, plan: RingPlan, out: Sequence[int]) -> int:
+    """Samples per chunk so that one chunk's boxes and responses take about :data:`CHUNK_BYTES`."""
+    channels = xp.shape[1]
+    box_elems = plan.num_boxes * math.prod(xp.shape[2:-1]) * out[-1]
+    per_sample = channels * (box_elems + plan.num_groups * math.prod(out)) * xp.element_size()
+    return max(1, CHUNK_BYTES // max(per_sample, 1))
+
+
+def _chunked_forward(xp, group_weight, bias, plan, stride, dilation, groups):
+    n_batch = xp.shape[0]
+    out_size = output_size(xp.shape[2:], plan.kernel_size, stride, dilation)
+    chunk = _batch_chunk(xp, plan, out_size)
+    if chunk >= n_batch:
+        return _mix(ring_responses(xp, plan, stride, dilation, groups), group_weight, bias, groups)
+    out = xp.new_empty((n_batch, group_weight.shape[0]) + out_size)
+    for start in range(0, n_batch, chunk):
+        resp = ring_responses(xp[start:start + chunk], plan, stride, dilation, groups)
+        out[start:start + chunk] = _mix(resp, group_weight, bias, groups)
+    return out
 
 
 def _mix(resp: torch.Tensor, group_weight: torch.Tensor, bias: Optional[torch.Tensor], groups: int) -> torch.Tensor:
