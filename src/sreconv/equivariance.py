@@ -118,6 +118,8 @@ class EquivarianceReport:
                          f"deviation {first.error:.3e} under {first.worst_element}")
         else:
             lines.append("no layer breaks the symmetry")
+        if max_layers == 0:
+            return "\n".join(lines)
         shown = self.layers if max_layers is None else self.layers[:max_layers]
         width = max([len(l.name) for l in shown] + [7])
         lines.append(f"{'layer':<{width}}  {'type':<22} {'kind':<12} {'deviation':>10}")

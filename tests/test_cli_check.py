@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+from sreconv.cli import main, register_command
+from sreconv.models import sre_r3d_18, sre_resnet18
+from tests.oracle import run_official
+
+_SMALL = ["--kw", "inplanes=4", "--kw", "num_classes=3"]
+
+
+def test_check_registered_model(capsys):
+    assert main(["check", "sre_resnet18", *_SMALL, "--size", "15"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "no layer breaks" in out
+
+
+def test_check_plain_baseline_fails_and_names_layer(capsys):
+    assert main(["check", "resnet18", *_SMALL, "--size", "12", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["first_broken"] == "conv1" and not report["passed"]
+
+
+def test_check_3d(capsys):
+    assert main(["check", "sre_r3d_18", *_SMALL, "--kw", "in_channels=1", "--size", "7", "--quiet"]) == 0
+
+
+def test_check_checkpoint_files(tmp_path, capsys):
+    model = sre_resnet18(num_classes=3, inplanes=4, in_channels=1, sre_conv_size=[5, 5, 3, 3])
+    torch.save(model, tmp_path / "model.pt")
+    assert main(["check", str(tmp_path / "model.pt"), "--size", "11", "--quiet"]) == 0
+    ckpt = {"state_dict": model.state_dict(), "model_name": "sre_resnet18",
+            "model_kwargs": {"num_classes": 3, "inplanes": 4, "in_channels": 1, "sre_conv_size": [5, 5, 3, 3]}}
+    torch.save(ckpt, tmp_path / "ckpt.pt")
+    assert main(["check", str(tmp_path / "ckpt.pt"), "--size", "11", "--quiet"]) == 0
+    broken = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.AdaptiveAvgPool2d(1))
+    torch.save(broken, tmp_path / "broken.pt")
+    assert main(["check", str(tmp_path / "broken.pt"), "--input-shape", "1", "10", "10"]) == 1
+    assert "first layer breaking" in capsys.readouterr().out
+
+
+def test_official_checkpoint(tmp_path, capsys):
+    kwargs = dict(sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True, num_classes=4, inplanes=8)
+    result = run_official(dict(kind="model", name="sre_resnet18", kwargs=kwargs, input_shape=[2, 3, 16, 16],
+                               warmup_steps=1, dtype="float32"))
+    if result is None:
+        pytest.skip("official SRE-Conv not installed")
+    torch.save({"state_dict": result["state_dict"], "cur_ep": 3}, tmp_path / "official.pth")
+    # the file does not name its model: --model is needed; sizes, rings and widths are read off the masks
+    assert main(["check", str(tmp_path / "official.pth"), "--model", "sre_resnet18", "--kw",
+                 "skip_first_maxpool=true", "--size", "13"]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "sre_resnet_18"])
+    assert exc.value.code == 2
+    assert "sre_resnet18" in capsys.readouterr().err  # lists the valid names
+    torch.save({"state_dict": {}}, tmp_path / "anon.pt")
+    with pytest.raises(SystemExit, match="2"):
+        main(["check", str(tmp_path / "anon.pt")])
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["check", "sre_resnet18", "--kw", "sre_conv_size=[9,9,5]"])
+    assert "sre_conv_size" in capsys.readouterr().err
+
+
+def test_register_command(capsys):
+    register_command("hello-test", lambda args: print(f"hi {args.who}") or 0,
+                     lambda p: p.add_argument("who"), help="test command", overwrite=True)
+    assert main(["hello-test", "you"]) == 0
+    assert "hi you" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="already registered"):
+        register_command("check", lambda args: 0)
+
+
+def test_python_m_sreconv():
+    proc = subprocess.run([sys.executable, "-m", "sreconv", "models", "sre_*"], capture_output=True, text=True,
+                          timeout=120)
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and "sre_r3d_18" in names and "resnet18" not in names
