@@ -25,7 +25,7 @@ from ._validation import (
 )
 from .functional import expand_kernel
 from .ring_basis import RING_BASES, make_ring_basis
-from .ring_conv import IMPLS, RingPlan, build_ring_plan, modelled_costs, ring_conv
+from .ring_conv import IMPLS, RingPlan, build_ring_plan, modelled_costs, output_size, prefer_ring, ring_conv
 
 _IntOrTuple = Union[int, Tuple[int, ...]]
 
@@ -316,15 +316,27 @@ class _SREConv(_SREConvNd):
             return "ring"
         ref = self.weight if input is None else input
         training = torch.is_grad_enabled() and (self.weight.requires_grad or ref.requires_grad)
-        key = (ref.device.type, ref.dtype, training)
+        shape = None if input is None else tuple(input.shape)
+        key = (ref.device.type, ref.dtype, training, shape)
         choice = self._auto_choice.get(key)
         if choice is None:
             if ref.dtype not in (torch.float32, torch.float64):
                 choice = "dense"
             else:
+                positions = None
+                if shape is not None:
+                    n = self._spatial_dims
+                    batch = shape[0] if len(shape) == n + 2 else 1
+                    spatial = [s + sum(self._reversed_padding_repeated_twice[2 * (n - 1 - i):2 * (n - i)])
+                               for i, s in enumerate(shape[-n:])]
+                    positions = batch * math.prod(
+                        output_size(spatial, self.kernel_size, self.stride, self.dilation))
                 dense, ring = modelled_costs(self.in_channels, self.out_channels, self.groups, self._ring_plan,
-                                             math.prod(self.kernel_size), self.stride, training, ref.device.type)
-                choice = "ring" if ring < dense else "dense"
+                                             math.prod(self.kernel_size), self.stride, training, ref.device.type,
+                                             positions)
+                choice = "ring" if prefer_ring(dense, ring) else "dense"
+            if len(self._auto_choice) > 64:  # many input shapes: keep the cache bounded
+                self._auto_choice.clear()
             self._auto_choice[key] = choice
         return choice
 

@@ -368,17 +368,27 @@ def ring_conv(
 
 
 # ---------------------------------------------------------------------------------------------- auto rule
-#: Cost of one elementwise pass over an element, in dense-conv multiply-adds (CPU, float32), measured.
-ELEMENTWISE_COST_CPU = 8.0
+#: Cost of one elementwise pass over an element, in dense-conv multiply-adds (CPU, float32). A dense
+#: convolution runs near the FMA peak (~125 G MAC/s on 2 cores), an in-cache elementwise add at ~14 G
+#: elements/s; measured ratios (k=3..13, C=16..128) are reproduced with twice that, the rest being the
+#: writes of the responses and the less regular memory access.
+ELEMENTWISE_COST_CPU = 16.0
 #: Same on CUDA, where dense convolutions use tensor cores and elementwise passes are relatively dearer.
-ELEMENTWISE_COST_CUDA = 30.0
+ELEMENTWISE_COST_CUDA = 40.0
 #: Relative efficiency of the mixing matmul versus a dense convolution.
 MIXING_COST = 1.3
+#: Fixed cost of one op (dispatch + waking the thread pool), in dense multiply-adds (~8 us).
+OP_OVERHEAD = 1.0e6
+#: ``auto`` takes the ring path only when its modelled cost is below this fraction of the dense one, so that
+#: model error (or a busy machine, which penalises many small ops more than one big convolution) does not
+#: make it lose to dense.
+AUTO_MARGIN = 0.75
 
 
 def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingPlan, support: int,
-                   stride: Sequence[int], training: bool, device_type: str = "cpu") -> Tuple[float, float]:
-    """Modelled cost per output position of the dense and ring paths (arbitrary units, comparable).
+                   stride: Sequence[int], training: bool, device_type: str = "cpu",
+                   positions: Optional[int] = None) -> Tuple[float, float]:
+    """Modelled cost of the dense and ring paths, in dense-convolution multiply-adds.
 
     Args:
         in_channels, out_channels, groups: channel counts of the convolution.
@@ -387,20 +397,30 @@ def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingP
         stride: per spatial dim; the boxes are built for every input row, so stride makes rings dearer.
         training: include backward (ring backward recomputes the responses and runs their adjoint).
         device_type: ``'cpu'`` or ``'cuda'``.
+        positions: output positions ``N * prod(out)``; adds the per-op overhead (``None``: per position only).
 
     Returns:
-        ``(dense, ring)``.
+        ``(dense, ring)``, per output position when ``positions`` is None, else in total.
     """
     elem = ELEMENTWISE_COST_CUDA if device_type == "cuda" else ELEMENTWISE_COST_CPU
     per_group = in_channels // groups
     dense = support * per_group * out_channels
     # boxes: 2 passes per half-width over every input row (over-counted by the row stride).
     row_factor = math.prod(stride[:-1]) if len(stride) > 1 else 1
-    ring_sums = in_channels * (plan.num_terms + 2 * (plan.num_boxes - 1) * row_factor + plan.num_groups)
+    passes = plan.num_terms + 2 * (plan.num_boxes - 1) * row_factor + plan.num_groups
+    ring_sums = in_channels * passes
     mixing = plan.num_groups * per_group * out_channels * MIXING_COST
     ring = elem * ring_sums + mixing
     if training:
         # dense: ~2 more convolutions; ring: recompute + adjoint (~3 elementwise passes) + 2 matmuls.
         dense *= 3.0
         ring = elem * ring_sums * 3.5 + 3.0 * mixing
-    return float(dense), float(ring)
+    if positions is None:
+        return float(dense), float(ring)
+    ops = (passes + 2) * (3.5 if training else 1.0)
+    return float(dense * positions), float(ring * positions + OP_OVERHEAD * ops)
+
+
+def prefer_ring(dense: float, ring: float) -> bool:
+    """The ``auto`` decision from :func:`modelled_costs`."""
+    return ring < AUTO_MARGIN * dense
