@@ -193,6 +193,18 @@ QUICKSTART: Dict[str, Any] = dict(
 )
 
 
+#: Official ``main.py`` names accepted as keys of a ``--config`` file, as on the command line.
+ALIASES = {
+    "med_mnist": "dataset",
+    "model_type": "model",
+    "sre_conv_size_list": "sre_conv_size",
+    "ri_conv_size_list": "sre_conv_size",
+    "sre_conv_k": "sre_k",
+    "res_inplanes": "width",
+    "test_batch_size": "eval_batch_size",
+}
+
+
 def load_yaml(path: str) -> Dict[str, Any]:
     """Reads a YAML mapping (``--config``); one-line errors for missing or malformed files."""
     import yaml
@@ -208,7 +220,8 @@ def load_yaml(path: str) -> Dict[str, Any]:
         return {}
     if not isinstance(values, dict):
         raise ValueError(f"config file {path} must hold a mapping of settings, got {type(values).__name__}")
-    return {str(k).replace("-", "_"): v for k, v in values.items()}
+    keys = [str(k).replace("-", "_") for k in values]
+    return {ALIASES.get(k, k): v for k, v in zip(keys, values.values())}
 
 
 def dump_yaml(config: TrainConfig) -> str:

@@ -251,6 +251,8 @@ def run_train(config: TrainConfig) -> Dict[str, Any]:
             "task": datasets["test"].task,
             "weights": evaluated,
             "epochs": config.epochs,
+            "world_size": dist_utils.world_size(),
+            "ranks_in_sync": fitted["ranks_in_sync"],
         }
         results.update(final_evaluation(model, datasets, config, device))
         results["time_s"] = round(time.time() - t0, 1)

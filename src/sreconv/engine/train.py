@@ -95,6 +95,28 @@ def _truncate_log(path: str, keep_epochs: int) -> None:
         f.writelines(kept)
 
 
+def parameter_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the bytes of every parameter (not buffers), in ``named_parameters`` order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _check_ranks_in_sync(model: nn.Module) -> bool:
+    """Under DDP, checks every rank ends with bit-identical parameters (BatchNorm buffers may differ: DDP
+    broadcasts them from rank 0 before each forward, so they are re-synchronised on the next use)."""
+    if dist_utils.world_size() == 1:
+        return True
+    prints = dist_utils.all_gather_object(parameter_fingerprint(model))
+    if len(set(prints)) != 1:
+        raise RuntimeError(f"DDP ranks ended with different parameters: {prints}")
+    return True
+
+
 def fit(
     model: nn.Module,
     train_set: Dataset,
@@ -124,7 +146,8 @@ def fit(
         **overrides: fields of :class:`TrainConfig` to override, e.g. ``epochs=3``.
 
     Returns:
-        ``{"model", "history": [per-epoch dicts], "best_epoch", "best_val", "best_path", "last_path"}``.
+        ``{"model", "ranks_in_sync", "history": [per-epoch dicts], "best_epoch", "best_val", "best_path",
+        "last_path"}``; ``ranks_in_sync`` is True once all ranks were checked to hold identical parameters.
 
     Example:
         >>> from torch.utils.data import TensorDataset
@@ -288,8 +311,10 @@ def fit(
                 "version": 1,
             }, last_path)
         dist_utils.barrier()
+    in_sync = _check_ranks_in_sync(base_model)
     return {
         "model": base_model,
+        "ranks_in_sync": in_sync,
         "history": history,
         "best_epoch": best_epoch,
         "best_val": best_val,
