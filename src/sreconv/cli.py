@@ -46,7 +46,8 @@ class _Command:
 _COMMANDS: Dict[str, _Command] = {}
 
 #: Modules imported before parsing so that they can register their subcommands.
-COMMAND_MODULES: List[str] = ["sreconv.train", "sreconv.evaluate", "sreconv.cli_commands"]
+COMMAND_MODULES: List[str] = ["sreconv.train", "sreconv.evaluate", "sreconv.cli_commands",
+                              "sreconv.engine.commands"]
 
 
 def register_command(name: str, func: Callable[[argparse.Namespace], int],

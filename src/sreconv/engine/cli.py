@@ -22,7 +22,7 @@ from .config import AMP_MODES, OPTIMIZERS, QUICKSTART, SCHEDULES, TrainConfig, l
 
 S = argparse.SUPPRESS
 BOOL = argparse.BooleanOptionalAction
-META_KEYS = ("func", "command", "config", "quickstart", "checkpoint", "split", "results")
+META_KEYS = ("func", "_func", "command", "config", "quickstart", "checkpoint", "split", "results")
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
