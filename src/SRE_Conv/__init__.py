@@ -128,7 +128,21 @@ SRE_ConvTranspose1d = _official_conv_transpose(_conv.SREConvTranspose1d)
 SRE_ConvTranspose2d = _official_conv_transpose(_conv.SREConvTranspose2d)
 SRE_ConvTranspose3d = _official_conv_transpose(_conv.SREConvTranspose3d)
 
+# Models and the converter (official names; exact downsampling, honoured in_channels/sre_k, returns the model).
+from sreconv.models.blocks import SREBasicBlock, SREBottleneck  # noqa: E402
+from sreconv.models.convert import convert_to_SRE_conv  # noqa: E402
+from sreconv.models.resnet import SRE_ResNet, sre_resnet18, sre_resnet34, sre_resnet50  # noqa: E402
+from sreconv.models.resnet3d import sre_r3d_18  # noqa: E402
+
 __all__ = [
+    "SREBasicBlock",
+    "SREBottleneck",
+    "SRE_ResNet",
+    "convert_to_SRE_conv",
+    "sre_r3d_18",
+    "sre_resnet18",
+    "sre_resnet34",
+    "sre_resnet50",
     "SRE_Conv1d",
     "SRE_Conv2d",
     "SRE_Conv3d",

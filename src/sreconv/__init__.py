@@ -14,6 +14,9 @@ from .nn import (
     export_to_conv,
 )
 
+from .equivariance import check_equivariance
+from .models import convert_to_sre, create_model, list_models
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -23,5 +26,9 @@ __all__ = [
     "SREConvTranspose1d",
     "SREConvTranspose2d",
     "SREConvTranspose3d",
+    "check_equivariance",
+    "convert_to_sre",
+    "create_model",
     "export_to_conv",
+    "list_models",
 ]
