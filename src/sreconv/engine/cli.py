@@ -4,7 +4,8 @@
 sets ``func`` to a handler ``func(args) -> exit code``. ``main(argv)`` runs them stand-alone.
 
 Every flag defaults to "not given" so precedence is exact: built-in defaults < saved ``config.yaml`` of the
-run being resumed < ``--quickstart`` preset (implied when ``sreconv train`` gets no arguments) <
+run being resumed < ``--quickstart`` preset (implied when ``sreconv train`` gets no ``--dataset``/``--med-mnist``, ``--config``
+or ``--resume``) <
 ``--config file.yaml`` < flags. Flags of the official ``main.py`` are accepted under their names
 (``--med-mnist``, ``--model-type``, ``--sre-conv-size-list``, ``--res-inplanes``, ``--sgd``, ``--cos``,
 ``--amp``/``--bf16``, ...). Errors print one line ``sreconv <cmd>: error: ...`` and exit with status 1
@@ -83,8 +84,8 @@ def build_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.argument_default = S
     p.add_argument("--config", metavar="FILE.yaml", help="settings file (keys as the long flags); flags override it")
     p.add_argument("--quickstart", action="store_true",
-                   help="start from the quick-start preset (a width-16 SRE-ResNet-18, 3 epochs on MNIST-5k, "
-                        "rotation sweep); implied when no arguments are given")
+                   help="start from the quick-start preset (a width-16 SRE-ResNet-18, 6 epochs on MNIST-5k, "
+                        "rotation sweep); implied when no --dataset, --config or --resume is given")
     _add_data_flags(p)
     g = p._action_groups[-1]
     g.add_argument("--val-fraction", type=float, metavar="F",
@@ -159,7 +160,7 @@ def register(subparsers) -> None:
     build_train_parser(subparsers.add_parser(
         "train", help="train a model and evaluate it under rotations and flips",
         description="Train a classifier (default: SRE-ResNet-18) and evaluate it on the test set, upright, "
-                    "rotated and flipped. Without arguments: the quick start on MNIST-5k."))
+                    "rotated and flipped. Without --dataset: the quick start on MNIST-5k."))
     build_eval_parser(subparsers.add_parser(
         "eval", help="evaluate a checkpoint under rotations and flips",
         description="Evaluate a trained checkpoint on the test (or val) set, upright, rotated and flipped."))
@@ -183,8 +184,10 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
         if not os.path.isfile(saved):
             raise FileNotFoundError(f"--resume: {saved} not found; is {out} a sreconv output folder?")
         values.update(load_yaml(saved))
-    no_args = not flags and not resume and getattr(args, "config", None) is None
-    if getattr(args, "quickstart", False) or no_args:
+    # Without a dataset (nor a config file or run to resume) the run is the quick start on MNIST-5k; the
+    # other flags still apply on top, e.g. `sreconv train --epochs 1` is a shortened quick start.
+    implicit = "dataset" not in flags and not resume and getattr(args, "config", None) is None
+    if getattr(args, "quickstart", False) or implicit:
         values.update(QUICKSTART)
     if getattr(args, "config", None):
         values.update(load_yaml(args.config))

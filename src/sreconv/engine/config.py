@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` is a flat dataclass; its defaults are the paper's 2D recipe (SRE-ResNet-18 with kernels
 ``[9, 9, 5, 5]``, 100 epochs, batch 128, SGD lr 2e-2 momentum 0.9, cosine schedule). ``QUICKSTART`` is the
-small preset ``sreconv train`` uses when called without arguments. The resolved config is written to
+small preset ``sreconv train`` starts from when no dataset is given. The resolved config is written to
 ``<out>/config.yaml`` and stored in every checkpoint; a YAML file with the same keys can be passed back with
 ``--config``.
 """
@@ -175,21 +175,21 @@ class TrainConfig:
         return self
 
 
-#: ``sreconv train`` without arguments: a compact SRE-ResNet on MNIST-5k, a few minutes on 2 CPU cores.
+#: ``sreconv train`` without a dataset: a compact SRE-ResNet on MNIST-5k, a few minutes on 2 CPU cores.
 QUICKSTART: Dict[str, Any] = dict(
     dataset="mnist5k",
     model="sre_resnet18",
     width=16,
     sre_conv_size=[9, 9, 5, 5],
     res_keep_conv1=True,
-    epochs=3,
+    epochs=6,
     batch_size=64,
     lr=5e-2,
     weight_decay=1e-4,
     schedule="cos",
     train_flip_p=0.0,
     eval_rot=True,
-    eval_angles=[float(a) for a in range(0, 360, 30)],
+    eval_angles=[float(a) for a in range(0, 360, 15)],
 )
 
 

@@ -233,7 +233,9 @@ def run_train(config: TrainConfig) -> Dict[str, Any]:
         seed_everything(config.seed + 7919 * dist_utils.rank())
         if main:
             os.makedirs(out, exist_ok=True)
-            atomic_write_text(dump_yaml(config), os.path.join(out, "config.yaml"))
+            # Saved without resume=True so the file can seed a fresh run with --config as well.
+            saved = TrainConfig.from_dict({**config.to_dict(), "resume": False})
+            atomic_write_text(dump_yaml(saved), os.path.join(out, "config.yaml"))
             sizes = ", ".join(f"{k} {len(v)}" for k, v in datasets.items())
             print(f"{config.model} ({count_params(model):,} parameters) on {config.dataset} ({sizes}); "
                   f"{dist_utils.world_size()} process(es) on {device}; output in {out}", flush=True)
