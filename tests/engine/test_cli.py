@@ -3,12 +3,10 @@ bad inputs and the (shortened) quick start."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 import yaml

@@ -1,6 +1,5 @@
 """Rotation/flip evaluation: invariant models score identically on exact symmetries, asymmetric ones do not."""
 
-import copy
 
 import pytest
 import torch

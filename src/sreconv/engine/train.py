@@ -19,7 +19,7 @@ import math
 import os
 import signal
 import time
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 import torch.nn as nn
