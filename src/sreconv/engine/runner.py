@@ -264,6 +264,9 @@ def run_train(config: TrainConfig) -> Dict[str, Any]:
                 atomic_save(model.state_dict(), os.path.join(out, "model.pt"))
             print("\n" + summary_table(results) + f"\n\nresults in {os.path.join(out, 'results.json')} "
                   f"({results['time_s']:.0f}s)", flush=True)
+            from sreconv.viz.plots import save_run_plot_safely  # matplotlib optional: skipped without it
+
+            save_run_plot_safely(results, out)
         dist_utils.barrier()
         return results
     finally:
