@@ -47,7 +47,7 @@ _COMMANDS: Dict[str, _Command] = {}
 
 #: Modules imported before parsing so that they can register their subcommands.
 COMMAND_MODULES: List[str] = ["sreconv.train", "sreconv.evaluate", "sreconv.cli_commands",
-                              "sreconv.engine.commands", "sreconv.viz.commands"]
+                              "sreconv.engine.commands", "sreconv.viz.commands", "sreconv.engine.compare"]
 
 
 def register_command(name: str, func: Callable[[argparse.Namespace], int],
