@@ -66,7 +66,7 @@ def _metrics_table(names: Sequence[str], results: Sequence[Optional[Dict[str, An
                      _fmt(res.get("weights")), _fmt(val.get("acc")), _fmt(test.get("acc")), _fmt(test.get("auc")),
                      _fmt(test.get("balanced_acc")), _fmt(test.get("f1")),
                      _fmt(float(np.mean(accs)) if accs else None), _fmt(float(np.min(accs)) if accs else None),
-                     _fmt(res.get("time_s"))])
+                     _fmt(res.get("time_s"), 1)])
     return _table(header, rows, left=3)
 
 
