@@ -1,0 +1,75 @@
+"""``sreconv compare`` on a tiny budget (fake Fashion-MNIST files, one epoch, two models): a well-formed
+results.json, table and PNG; SRE rows are exact under rot90/flips; optional peers are skipped, not fatal."""
+
+import json
+import os
+
+import pytest
+
+from sreconv.cli import main
+from sreconv.engine import compare
+from tests.data.fakes import write_fashion
+
+TINY = ["--dataset", "fashion-mnist", "--width", "4", "--sre-conv-size", "3", "3", "3", "3", "--epochs", "1",
+        "--batch-size", "16", "--limit-train", "64", "--limit-test", "16", "--quiet"]
+
+
+@pytest.fixture()
+def fake_root(tmp_path):
+    root = tmp_path / "fashion"
+    write_fashion(str(root), n_train=120, n_test=30)
+    return str(root)
+
+
+def test_compare_tiny(fake_root, tmp_path, monkeypatch, capsys):
+    real_available = compare._available
+    monkeypatch.setattr(compare, "_available", lambda e: False if e.label == "e2cnn" else real_available(e))
+    out = tmp_path / "out"
+    status = main(["compare", *TINY, "--data-root", fake_root, "--models", "cnn", "sre_hard", "e2cnn",
+                   "--out", str(out)])
+    assert status == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["label"] for r in results["runs"]] == ["cnn", "sre_hard"]
+    assert results["skipped"] == {"e2cnn": "e2cnn not installed"}
+    assert results["budget"]["epochs"] == 1 and results["budget"]["limit_train"] == 64
+    assert results["command"].startswith("sreconv compare --dataset fashion-mnist")
+    for run in results["runs"]:
+        assert len(run["angles"]) == len(run["rotation_acc"]) == 36
+        assert run["upright_acc"] == run["rotation_acc"][0]
+        assert run["worst_rot_acc"] <= run["mean_rot_acc"] <= max(run["rotation_acc"])
+        assert run["gap"] == pytest.approx(run["upright_acc"] - run["mean_rot_acc"])
+        assert run["params"] > 0 and run["train_s_per_epoch"] > 0 and run["eval_images_per_s"] > 0
+        assert run["n_train"] == 64 and run["n_test"] == 16 and run["image_size"] == 28
+        assert len(run["per_class_upright"]) == 10
+    sre = results["runs"][1]
+    assert sre["d4_logit_deviation"] < 1e-4  # exact up to float32 rounding
+    assert len(set(sre["acc_quarter_turns"])) == 1
+    assert sre["flip_acc"]["horizontal"] == sre["flip_acc"]["vertical"] == sre["upright_acc"]
+    report = (out / "report.md").read_text()
+    lines = [line for line in report.splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + 3  # header, rule, two runs, one skipped
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    assert "Machine:" in report and "Date:" in report and "sreconv compare" in report
+    assert (out / "accuracy_vs_angle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| sre_hard | 1 |" in capsys.readouterr().out
+
+
+def test_format_table_mean_std():
+    run = {k: 0.5 for k, _, _ in compare.COLUMNS}
+    results = {"runs": [dict(run, label="a"), dict(run, label="a", upright_acc=0.7)], "skipped": {}}
+    table = compare.format_table(results)
+    assert "| a | 2 |" in table and "0.600 ± 0.141" in table
+
+
+def test_bad_model_name(fake_root, tmp_path, capsys):
+    status = main(["compare", *TINY, "--data-root", fake_root, "--models", "no_such_model", "--out", str(tmp_path)])
+    assert status == 2
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_entries_resolve_to_registered_models():
+    from sreconv import list_models
+
+    for entry in compare.ENTRIES.values():
+        assert entry.model in list_models()
+    assert set(compare.DEFAULT_MODELS) <= set(compare.ENTRIES)
