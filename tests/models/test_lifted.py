@@ -65,7 +65,9 @@ def test_e2cnn_peer():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = create_model("e2cnn_d4_resnet18", num_classes=3, in_channels=1, inplanes=8).eval()
+        from sreconv.models.e2 import e2cnn_d4_resnet18
+
+        model = e2cnn_d4_resnet18(num_classes=3, in_channels=1, inplanes=8).eval()
         x = torch.randn(2, 1, 11, 11)
         y = model(x)
         assert y.shape == (2, 3)

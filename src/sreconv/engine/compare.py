@@ -55,6 +55,7 @@ class Entry:
     rotation_aug: Optional[str] = None
     description: str = ""
     optional_module: Optional[str] = None
+    factory: Optional[str] = None  # "module:function" used instead of the registry (optional peers)
 
 
 ENTRIES: Dict[str, Entry] = {e.label: e for e in [
@@ -65,7 +66,8 @@ ENTRIES: Dict[str, Entry] = {e.label: e for e in [
     Entry("sre_d4stem", "sre_resnet18_d4stem", description="SRE-ResNet-18 + D4 lifting stem (max over group)"),
     Entry("sre_d4stage1", "sre_resnet18_d4stage1",
           description="SRE-ResNet-18, plain stem+stage 1 symmetrised over D4"),
-    Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn"),
+    Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn",
+          factory="sreconv.models.e2:e2cnn_d4_resnet18"),
 ]}
 DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_hard", "sre_gauss", "sre_d4stem", "e2cnn", "sre_d4stage1"]
 
@@ -124,6 +126,11 @@ def _build(entry: Entry, args: argparse.Namespace, dataset) -> torch.nn.Module:
 
     kwargs: Dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
                                   inplanes=args.width)
+    if entry.factory is not None:
+        import importlib
+
+        module, func = entry.factory.split(":")
+        return getattr(importlib.import_module(module), func)(**kwargs, **entry.kwargs)
     info = model_info(entry.model)
     if info.invariant and entry.model.startswith("sre_"):
         kwargs.update(sre_conv_size=list(args.sre_conv_size), skip_first_maxpool=True)
@@ -169,10 +176,12 @@ def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> Dict[str, Any]
     fill = normalized_fill()
     views = [lambda x, a=a: rotate(x, a, fill=fill) for a in angles]
     views += [lambda x: flip(x, "horizontal", 2), lambda x: flip(x, "vertical", 2)]
+    views.append(lambda x: rotate(x, 45.0, fill=fill))  # the "accuracy at 45 degrees", always
     t0 = time.time()
     logits, targets = predict_views(model, test, views, batch_size=args.eval_batch_size, device=device)
     eval_s = time.time() - t0
-    rot_logits, flip_logits = logits[:len(angles)], logits[len(angles):]
+    rot_logits, flip_logits = logits[:len(angles)], logits[len(angles):len(angles) + 2]
+    acc_45 = _acc(logits[-1], targets, task)
     rot_acc = [_acc(lg, targets, task) for lg in rot_logits]
     upright = rot_acc[0]
     quarter = [i for i, a in enumerate(angles) if a % 90 == 0]
@@ -187,7 +196,7 @@ def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> Dict[str, Any]
         "train_loss_last": result["history"][-1].get("train_loss"),
         "angles": angles, "rotation_acc": rot_acc, "upright_acc": upright,
         "mean_rot_acc": float(np.mean(rot_acc)), "worst_rot_acc": float(np.min(rot_acc)),
-        "acc_45": rot_acc[angles.index(45.0)] if 45.0 in angles else float("nan"),
+        "acc_45": acc_45,
         "acc_quarter_turns": [rot_acc[i] for i in quarter],
         "flip_acc": {"horizontal": _acc(flip_logits[0], targets, task),
                      "vertical": _acc(flip_logits[1], targets, task)},

@@ -17,4 +17,3 @@ from .resnet3d import R3D, SREResNet3d, VideoResNet3d, r3d_18, sre_r3d_18, sre_r
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
 from .convert import ConversionReport, convert_to_SRE_conv, convert_to_sre
 from .lifted import D4Symmetrize, LiftedSREResNet, sre_resnet18_d4stem, sre_resnet18_d4stage1
-from .e2 import E2ResNet, e2cnn_d4_resnet18

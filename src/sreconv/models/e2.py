@@ -1,6 +1,8 @@
 """An e2cnn (Weiler & Cesa, NeurIPS 2019) D4-equivariant ResNet-18, the steerable-CNN peer of the
 robustness benchmark (``sreconv compare``). Needs the optional package ``e2cnn`` (``pip install e2cnn``),
-imported only when the model is built.
+imported only when the model is built. Deliberately *not* in the model registry (every registered model
+must build with the package's own dependencies) and not imported by ``sreconv.models``: import it from
+``sreconv.models.e2``. float32 only (e2cnn keeps its kernel bases in float32).
 
 Layout: a ResNet-18 (2 basic blocks per stage, stride-1 3x3 stem, no max-pool) whose convolutions are
 ``R2Conv`` between *regular* fields of D4 (``FlipRot2dOnR2(4)``: 8 channels per field), with
@@ -20,7 +22,6 @@ import torch.nn as nn
 
 from ._base import ClassifierMixin
 from .downsample import SymmetricAvgPool2d
-from .registry import register_model
 
 __all__ = ["E2ResNet", "e2cnn_d4_resnet18"]
 
@@ -152,6 +153,3 @@ def e2cnn_d4_resnet18(**kwargs: Any) -> E2ResNet:
     """e2cnn D4 (regular fields) ResNet-18; needs ``pip install e2cnn``. See :class:`E2ResNet`."""
     return E2ResNet(**kwargs)
 
-
-register_model("e2cnn_d4_resnet18", e2cnn_d4_resnet18, 2, "d4",
-               "e2cnn D4 regular-field ResNet-18 (peer baseline; needs the optional package e2cnn)")
