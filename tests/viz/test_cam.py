@@ -23,8 +23,26 @@ def _quarter_diff(text: str) -> float:
 
 def test_cam_grid_png_and_printed_invariance(tiny_run, tmp_path, capsys):
     out = tmp_path / "cam.png"
-    assert main(["cam", "--run", tiny_run, "--index", "1", "--angles", "0", "90", "180", "270", "45",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "cam",
+                "--run",
+                tiny_run,
+                "--index",
+                "1",
+                "--angles",
+                "0",
+                "90",
+                "180",
+                "270",
+                "45",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     image = iio.imread(out)
     # 5 angle columns x 4 rows at 1.45 in per cell, 100 dpi (see plot_cam_grid).
@@ -32,8 +50,10 @@ def test_cam_grid_png_and_printed_invariance(tiny_run, tmp_path, capsys):
     assert image[..., :3].std() > 10  # not blank
     # float64 forward/backward: the rotated-back CAMs coincide up to grad-cam's float32 output.
     assert _quarter_diff(text) < 1e-6
-    rows = {float(m.group(1)): float(m.group(2))
-            for m in re.finditer(r"^\s*([0-9.]+)\s+\d+\s+[0-9.]+\s+([0-9.e+-]+)\s+(whole|inscribed)", text, re.M)}
+    rows = {
+        float(m.group(1)): float(m.group(2))
+        for m in re.finditer(r"^\s*([0-9.]+)\s+\d+\s+[0-9.]+\s+([0-9.e+-]+)\s+(whole|inscribed)", text, re.M)
+    }
     assert set(rows) == {0.0, 90.0, 180.0, 270.0, 45.0}
     assert max(rows[a] for a in (90.0, 180.0, 270.0)) < 1e-6
 
@@ -62,16 +82,41 @@ def test_layer_choice_and_other_methods(tiny_run, tmp_path, capsys):
     assert cams.shape == (1, 16, 16)
     ckpt = f"{tiny_run}/checkpoints/last.pt"
     out = tmp_path / "c.png"
-    assert main(["cam", "--checkpoint", ckpt, "--index", "2", "--angles", "0", "180", "--method", "layercam",
-                 "--layer", "layer3", "--target", "1", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "cam",
+                "--checkpoint",
+                ckpt,
+                "--index",
+                "2",
+                "--angles",
+                "0",
+                "180",
+                "--method",
+                "layercam",
+                "--layer",
+                "layer3",
+                "--target",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "layercam on layer3, target class 1" in capsys.readouterr().out
     assert iio.imread(out).shape[0] > 100
 
 
 def test_3d_central_slices(tiny_3d_checkpoint, tmp_path, capsys):
     out = tmp_path / "cam3d.png"
-    assert main(["cam", "--checkpoint", tiny_3d_checkpoint, "--angles", "0", "90", "--axis", "x",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            ["cam", "--checkpoint", tiny_3d_checkpoint, "--angles", "0", "90", "--axis", "x", "-o", str(out)]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "rotation about x" in text and _quarter_diff(text) < 1e-6
     assert iio.imread(out).shape[1] == round((1.45 * 2 + 0.5) * 100)
@@ -87,14 +132,19 @@ def test_bad_input_one_line_errors(tiny_run, tiny_3d_checkpoint, tmp_path, capsy
     _one_line_error(capsys, ["cam", "--run", str(tmp_path / "nope")], "not found")
     _one_line_error(capsys, ["cam", "--run", tiny_run, "--index", "12"], "out of range")
     _one_line_error(capsys, ["cam", "--run", tiny_run, "--layer", "layer9"], "no layer 'layer9'")
-    _one_line_error(capsys, ["cam", "--checkpoint", tiny_3d_checkpoint, "--method", "scorecam"],
-                    "only works on 2D models")
+    _one_line_error(
+        capsys, ["cam", "--checkpoint", tiny_3d_checkpoint, "--method", "scorecam"], "only works on 2D models"
+    )
     _one_line_error(capsys, ["cam"], "give --run DIR")
     with pytest.raises(VizError, match="2D models"):
         cam_class("fullgrad", 3)
 
 
 def test_console_script_error_has_no_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sreconv", "cam", "--run", str(tmp_path / "missing")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "sreconv", "cam", "--run", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

@@ -14,8 +14,24 @@ from sreconv.viz.plots import PLOT_NAME, plot_results, run_labels
 
 def test_gif_frames_side_by_side(tiny_run, tmp_path, capsys):
     out = tmp_path / "turn.gif"
-    assert main(["gif", "--run", tiny_run, "--baseline-checkpoint", f"{tiny_run}/checkpoints/last.pt",
-                 "--index", "3", "--frames", "4", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "gif",
+                "--run",
+                tiny_run,
+                "--baseline-checkpoint",
+                f"{tiny_run}/checkpoints/last.pt",
+                "--index",
+                "3",
+                "--frames",
+                "4",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "GIF (4 frames)" in text
     frames = iio.imread(out, index=None)
@@ -33,8 +49,10 @@ def test_train_writes_rotation_plot(tiny_run):
 
 def test_plot_command_several_runs(tiny_run, tmp_path, capsys):
     results = json.load(open(os.path.join(tiny_run, "results.json")))
-    other = dict(results, rotation={k: (v if k == "angles" else [0.5] * len(v))
-                                    for k, v in results["rotation"].items()})
+    other = dict(
+        results,
+        rotation={k: (v if k == "angles" else [0.5] * len(v)) for k, v in results["rotation"].items()},
+    )
     path = tmp_path / "other" / "results.json"
     path.parent.mkdir()
     path.write_text(json.dumps(other))
@@ -47,8 +65,12 @@ def test_plot_command_several_runs(tiny_run, tmp_path, capsys):
 
 def test_plot_3d_axes_and_flips_only(tmp_path):
     block = {"angles": [0.0, 90.0, 180.0], "acc": [0.8, 0.8, 0.8], "auc": [float("nan")] * 3}
-    res3d = {"model": "sre_r3d_18", "dataset": "organmnist3d", "rotation": {"x": block, "z": block},
-             "flip": {"none": {"acc": 0.8}, "depth": {"acc": 0.8}}}
+    res3d = {
+        "model": "sre_r3d_18",
+        "dataset": "organmnist3d",
+        "rotation": {"x": block, "z": block},
+        "flip": {"none": {"acc": 0.8}, "depth": {"acc": 0.8}},
+    }
     out = plot_results([res3d], ["r3d"], str(tmp_path / "p.png"))
     assert iio.imread(out).shape[1] == round(3 * 4.3 * 110)  # AUC all NaN: no AUC panel
     out = plot_results([{"flip": {"none": {"acc": 0.5}}}], ["f"], str(tmp_path / "f.png"))

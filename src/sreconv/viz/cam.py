@@ -22,9 +22,22 @@ import torch.nn as nn
 
 from .run import VizError
 
-__all__ = ["CAM_METHODS", "METHODS_3D", "cam_class", "find_target_layer", "compute_cams", "rotate_view",
-           "rotate_back", "display_image", "central_slice", "overlay", "CamSweep", "cam_sweep",
-           "plot_cam_grid", "DEFAULT_ANGLES"]
+__all__ = [
+    "CAM_METHODS",
+    "METHODS_3D",
+    "cam_class",
+    "find_target_layer",
+    "compute_cams",
+    "rotate_view",
+    "rotate_back",
+    "display_image",
+    "central_slice",
+    "overlay",
+    "CamSweep",
+    "cam_sweep",
+    "plot_cam_grid",
+    "DEFAULT_ANGLES",
+]
 
 #: ``--method`` name -> class name in ``pytorch_grad_cam``.
 CAM_METHODS: Dict[str, str] = {
@@ -46,8 +59,19 @@ CAM_METHODS: Dict[str, str] = {
 
 #: Methods that work on 3D volumes in grad-cam 1.5 (ScoreCAM upsamples in 2D, AblationCAM/FullGrad reshape
 #: to 2D maps: they fail on 5D inputs).
-METHODS_3D = ("gradcam", "gradcam++", "xgradcam", "hirescam", "gradcam-elementwise", "layercam", "eigencam",
-              "eigengradcam", "kpca-cam", "shapleycam", "fem")
+METHODS_3D = (
+    "gradcam",
+    "gradcam++",
+    "xgradcam",
+    "hirescam",
+    "gradcam-elementwise",
+    "layercam",
+    "eigencam",
+    "eigengradcam",
+    "kpca-cam",
+    "shapleycam",
+    "fem",
+)
 
 #: Default angles of ``sreconv cam``: the four exact quarter turns and two interpolated ones.
 DEFAULT_ANGLES = (0.0, 45.0, 90.0, 135.0, 180.0, 270.0)
@@ -63,8 +87,10 @@ def cam_class(method: str, spatial_dims: int = 2):
     if key not in CAM_METHODS:
         raise VizError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
     if spatial_dims == 3 and key not in METHODS_3D:
-        raise VizError(f"CAM method {method!r} only works on 2D models in pytorch_grad_cam; for this 3D model "
-                       f"use one of {', '.join(METHODS_3D)}")
+        raise VizError(
+            f"CAM method {method!r} only works on 2D models in pytorch_grad_cam; for this 3D model "
+            f"use one of {', '.join(METHODS_3D)}"
+        )
     try:
         import pytorch_grad_cam
     except ImportError as err:
@@ -76,7 +102,8 @@ def find_target_layer(model: nn.Module, name: Optional[str] = None) -> Tuple[str
     """The layer whose activations the CAM weighs: ``name`` if given, else the last feature block.
 
     The default is ``layer4`` (the output of ``forward_features`` in every sreconv ResNet), else the last
-    convolution of the model. Its output is rotation-equivariant in SRE models, so the CAM turns with the image.
+    convolution of the model. Its output is rotation-equivariant in SRE models, so the CAM turns with the
+    image.
 
     Raises:
         VizError: ``name`` is not a submodule of ``model``.
@@ -110,8 +137,13 @@ def _cam_context(cam_cls, model: nn.Module, layer: nn.Module) -> Iterator:
             model.train(was_training)
 
 
-def compute_cams(model: nn.Module, x: torch.Tensor, targets: Sequence[int], method: str = "gradcam",
-                 layer: Optional[str] = None) -> np.ndarray:
+def compute_cams(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: Sequence[int],
+    method: str = "gradcam",
+    layer: Optional[str] = None,
+) -> np.ndarray:
     """CAMs of a batch ``x`` ``(N, C, *S)`` for the given class per item, scaled to ``[0, 1]`` per map.
 
     Returns:
@@ -170,8 +202,9 @@ def overlay(image: np.ndarray, cam: np.ndarray, weight: float = 0.5) -> np.ndarr
     """grad-cam's ``show_cam_on_image``: the CAM as a jet heat map over the image (uint8 RGB)."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    return show_cam_on_image(image.astype(np.float32), cam.astype(np.float32), use_rgb=True,
-                             image_weight=weight)
+    return show_cam_on_image(
+        image.astype(np.float32), cam.astype(np.float32), use_rgb=True, image_weight=weight
+    )
 
 
 def _is_quarter(angle: float) -> bool:
@@ -193,7 +226,8 @@ class CamSweep:
         cams: CAMs of the rotated inputs (central slices in 3D), ``(H, W)`` in ``[0, 1]``.
         cams_back: the full CAMs rotated back to upright (central slices in 3D).
         probs: class probabilities ``(A, n_classes)`` per angle.
-        diff_vs_upright: max ``|cam_back(angle) - cam_back(0)|`` per angle, on the whole image for multiples of
+        diff_vs_upright: max ``|cam_back(angle) - cam_back(0)|`` per angle, on the whole image for multiples
+            of
             90 degrees and on the inscribed disc/ball otherwise (interpolated rotations lose the corners).
         pairwise: ``(A, A)`` matrix of the same maximum between every two angles.
         axis: 3D rotation axis (None in 2D).
@@ -225,11 +259,15 @@ class CamSweep:
     def table(self) -> str:
         """Plain-text table: angle, predicted class and probability, and the rotated-back CAM difference."""
         name = self.class_names[self.target] if self.target < len(self.class_names) else str(self.target)
-        lines = [f"{self.title}: {self.method} on {self.layer}, target class {self.target} ({name})"
-                 + (f", rotation about {self.axis}" if self.axis else ""),
-                 f"{'angle':>7} {'pred':>5} {'p(target)':>10} {'max|CAM_back - CAM_0|':>23}  region"]
+        lines = [
+            f"{self.title}: {self.method} on {self.layer}, target class {self.target} ({name})"
+            + (f", rotation about {self.axis}" if self.axis else ""),
+            f"{'angle':>7} {'pred':>5} {'p(target)':>10} {'max|CAM_back - CAM_0|':>23}  region",
+        ]
         for a, p, d in zip(self.angles, self.probs, self.diff_vs_upright):
-            region = "whole image" if _is_quarter(a) else ("inscribed ball" if self.axis else "inscribed disc")
+            region = (
+                "whole image" if _is_quarter(a) else ("inscribed ball" if self.axis else "inscribed disc")
+            )
             lines.append(f"{a:>7g} {int(np.argmax(p)):>5d} {p[self.target]:>10.4f} {d:>23.3e}  {region}")
         q = self.quarter_turn_max_diff()
         if q is not None:
@@ -244,10 +282,21 @@ def _probabilities(model: nn.Module, x: torch.Tensor, multi_label: bool) -> np.n
     return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=1)).numpy()
 
 
-def cam_sweep(model: nn.Module, x: torch.Tensor, angles: Sequence[float] = DEFAULT_ANGLES, *,
-              method: str = "gradcam", layer: Optional[str] = None, target: Optional[int] = None,
-              label: Optional[int] = None, class_names: Sequence[str] = (), axis: str = "z",
-              multi_label: bool = False, title: str = "", dtype: torch.dtype = torch.float64) -> CamSweep:
+def cam_sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    angles: Sequence[float] = DEFAULT_ANGLES,
+    *,
+    method: str = "gradcam",
+    layer: Optional[str] = None,
+    target: Optional[int] = None,
+    label: Optional[int] = None,
+    class_names: Sequence[str] = (),
+    axis: str = "z",
+    multi_label: bool = False,
+    title: str = "",
+    dtype: torch.dtype = torch.float64,
+) -> CamSweep:
     """CAMs of one image ``x`` ``(C, *S)`` rotated by each angle, and their agreement once rotated back.
 
     Args:
@@ -299,14 +348,26 @@ def cam_sweep(model: nn.Module, x: torch.Tensor, angles: Sequence[float] = DEFAU
     ref = angles.index(0.0)
     show = (lambda a: a) if spatial == 2 else (lambda a: central_slice(a, axis))
     return CamSweep(
-        angles=angles, target=target, label=label, class_names=list(class_names),
-        images=[display_image(b, axis) for b in batch], cams=[show(c) for c in cams],
-        cams_back=[show(c) for c in back], probs=probs, diff_vs_upright=[float(pairwise[i, ref]) for i in range(n)],
-        pairwise=pairwise, method=method, layer=layer_name, axis=axis if spatial == 3 else None, title=title)
+        angles=angles,
+        target=target,
+        label=label,
+        class_names=list(class_names),
+        images=[display_image(b, axis) for b in batch],
+        cams=[show(c) for c in cams],
+        cams_back=[show(c) for c in back],
+        probs=probs,
+        diff_vs_upright=[float(pairwise[i, ref]) for i in range(n)],
+        pairwise=pairwise,
+        method=method,
+        layer=layer_name,
+        axis=axis if spatial == 3 else None,
+        title=title,
+    )
 
 
 def plot_cam_grid(sweeps: Sequence[CamSweep], path: str, dpi: int = 100) -> str:
-    """PNG grid per model: rotated image, CAM overlay, CAM rotated back to upright, ``|difference|`` to upright.
+    """PNG grid per model: rotated image, CAM overlay, CAM rotated back to upright, ``|difference|`` to the
+    upright one.
 
     Columns are the angles; one block of four rows per sweep (e.g. an SRE model above a baseline). The
     difference is blanked outside the inscribed disc at interpolated angles, where it is not measured.
@@ -315,6 +376,7 @@ def plot_cam_grid(sweeps: Sequence[CamSweep], path: str, dpi: int = 100) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from sreconv.data import disc_mask
 
     rows = ("input", "CAM overlay", "CAM rotated back", "|back − upright|")

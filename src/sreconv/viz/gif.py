@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from .cam import compute_cams, central_slice, display_image, find_target_layer, overlay, rotate_view
+from .cam import central_slice, compute_cams, display_image, find_target_layer, overlay, rotate_view
 from .run import VizError
 
 __all__ = ["RotationTrack", "rotation_track", "render_gif"]
@@ -32,10 +32,21 @@ class RotationTrack:
     label: Optional[int] = None
 
 
-def rotation_track(model: torch.nn.Module, x: torch.Tensor, angles: Sequence[float], *, method: str = "gradcam",
-                   layer: Optional[str] = None, target: Optional[int] = None, label: Optional[int] = None,
-                   class_names: Sequence[str] = (), axis: str = "z", multi_label: bool = False,
-                   title: str = "", batch_size: int = 16) -> RotationTrack:
+def rotation_track(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    angles: Sequence[float],
+    *,
+    method: str = "gradcam",
+    layer: Optional[str] = None,
+    target: Optional[int] = None,
+    label: Optional[int] = None,
+    class_names: Sequence[str] = (),
+    axis: str = "z",
+    multi_label: bool = False,
+    title: str = "",
+    batch_size: int = 16,
+) -> RotationTrack:
     """CAMs and probabilities of ``model`` for ``x`` ``(C, *S)`` rotated by each angle.
 
     The CAM explains ``target`` (default: the prediction on the upright image) in every frame, so a change
@@ -47,17 +58,32 @@ def rotation_track(model: torch.nn.Module, x: torch.Tensor, angles: Sequence[flo
     find_target_layer(model, layer)
     views = torch.cat([rotate_view(x[None].float(), a, axis, fill=normalized_fill()) for a in angles])
     with torch.no_grad():
-        logits = torch.cat([model(views[i:i + batch_size]) for i in range(0, len(views), batch_size)]).double()
+        logits = torch.cat(
+            [model(views[i : i + batch_size]) for i in range(0, len(views), batch_size)]
+        ).double()
     probs = (torch.sigmoid(logits) if multi_label else torch.softmax(logits, 1)).numpy()
     if target is None:
         target = int(np.argmax(probs[0]))
-    cams = np.concatenate([compute_cams(model, views[i:i + batch_size], [target] * len(views[i:i + batch_size]),
-                                        method, layer) for i in range(0, len(views), batch_size)])
+    cams = np.concatenate(
+        [
+            compute_cams(
+                model, views[i : i + batch_size], [target] * len(views[i : i + batch_size]), method, layer
+            )
+            for i in range(0, len(views), batch_size)
+        ]
+    )
     spatial = x.dim() - 1
     show = (lambda c: c) if spatial == 2 else (lambda c: central_slice(c, axis))
-    return RotationTrack(title=title, angles=[float(a) for a in angles],
-                         images=[display_image(v, axis) for v in views], cams=[show(c) for c in cams],
-                         probs=probs, target=target, class_names=list(class_names), label=label)
+    return RotationTrack(
+        title=title,
+        angles=[float(a) for a in angles],
+        images=[display_image(v, axis) for v in views],
+        cams=[show(c) for c in cams],
+        probs=probs,
+        target=target,
+        class_names=list(class_names),
+        label=label,
+    )
 
 
 def _frame(tracks: Sequence[RotationTrack], k: int, fig, top: int = 10) -> np.ndarray:
@@ -78,8 +104,12 @@ def _frame(tracks: Sequence[RotationTrack], k: int, fig, top: int = 10) -> np.nd
         colors = ["tab:green" if c == t.label else "tab:blue" for c in shown]
         ax = axes[1, j]
         ax.bar(np.arange(len(shown)), p[shown], color=colors)
-        ax.set_xticks(np.arange(len(shown)), [names[c][:6] for c in shown], fontsize=7,
-                      rotation=0 if len(shown) <= 10 and max(len(names[c][:6]) for c in shown) <= 2 else 60)
+        ax.set_xticks(
+            np.arange(len(shown)),
+            [names[c][:6] for c in shown],
+            fontsize=7,
+            rotation=0 if len(shown) <= 10 and max(len(names[c][:6]) for c in shown) <= 2 else 60,
+        )
         ax.set_ylim(0, 1)
         ax.tick_params(axis="y", labelsize=7)
         if j == 0:

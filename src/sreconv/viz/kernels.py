@@ -36,9 +36,10 @@ def default_layers(model: nn.Module) -> List[str]:
 def ring_radii(layer: nn.Module) -> np.ndarray:
     """Radius of each ring of an SRE layer: the basis-weighted mean distance of its cells from the centre."""
     basis = layer.basis.detach().double().cpu()
-    grids = torch.meshgrid(*[torch.arange(k, dtype=torch.float64) - (k - 1) / 2 for k in basis.shape[1:]],
-                           indexing="ij")
-    dist = torch.sqrt(sum(g ** 2 for g in grids) * 1.0)
+    grids = torch.meshgrid(
+        *[torch.arange(k, dtype=torch.float64) - (k - 1) / 2 for k in basis.shape[1:]], indexing="ij"
+    )
+    dist = torch.sqrt(sum(g**2 for g in grids) * 1.0)
     w = basis.abs().flatten(1)
     return ((w * dist.flatten()).sum(1) / w.sum(1).clamp_min(1e-12)).numpy()
 
@@ -51,12 +52,21 @@ def _select(model: nn.Module, names: Optional[Sequence[str]]) -> List[Tuple[str,
     missing = [n for n in chosen if n not in layers]
     if missing:
         some = ", ".join(list(layers)[:12])
-        raise VizError(f"no SRE layer named {', '.join(missing)}; SRE layers: {some}{', ...' if len(layers) > 12 else ''}")
+        raise VizError(
+            f"no SRE layer named {', '.join(missing)}; SRE layers: {some}"
+            + (", ..." if len(layers) > 12 else "")
+        )
     return [(n, layers[n]) for n in chosen]
 
 
-def plot_kernels(model: nn.Module, path: str, layers: Optional[Sequence[str]] = None, channels: int = 6,
-                 title: str = "", dpi: int = 100) -> str:
+def plot_kernels(
+    model: nn.Module,
+    path: str,
+    layers: Optional[Sequence[str]] = None,
+    channels: int = 6,
+    title: str = "",
+    dpi: int = 100,
+) -> str:
     """PNG with one row per layer: ring profiles of the first ``channels`` output channels (input channel 0)
     plus the mean absolute weight per ring, then the dense kernels rendered from those profiles (central
     slice for 3D kernels).

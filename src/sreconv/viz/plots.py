@@ -27,7 +27,9 @@ def rotation_curves(results: Dict[str, Any]) -> List[Tuple[str, Dict[str, list]]
         return []
     if "angles" in rot:
         return [("", rot)]
-    return [(f" ({axis})", block) for axis, block in rot.items() if isinstance(block, dict) and "angles" in block]
+    return [
+        (f" ({axis})", block) for axis, block in rot.items() if isinstance(block, dict) and "angles" in block
+    ]
 
 
 def run_labels(paths: Sequence[str], results: Sequence[Dict[str, Any]]) -> List[str]:
@@ -49,8 +51,13 @@ def _has(values: Sequence[float]) -> bool:
     return any(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in values)
 
 
-def plot_results(results: Sequence[Dict[str, Any]], labels: Sequence[str], path: str,
-                 title: Optional[str] = None, dpi: int = 110) -> str:
+def plot_results(
+    results: Sequence[Dict[str, Any]],
+    labels: Sequence[str],
+    path: str,
+    title: Optional[str] = None,
+    dpi: int = 110,
+) -> str:
     """Writes a PNG: accuracy vs angle (polar and Cartesian), AUC vs angle, flip accuracy as bars.
 
     Panels without data are left out (AUC when all NaN, flips when no run has them).
@@ -63,12 +70,20 @@ def plot_results(results: Sequence[Dict[str, Any]], labels: Sequence[str], path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = [(label + suffix, block) for res, label in zip(results, labels) for suffix, block in rotation_curves(res)]
+    curves = [
+        (label + suffix, block)
+        for res, label in zip(results, labels)
+        for suffix, block in rotation_curves(res)
+    ]
     flips = [(label, res["flip"]) for res, label in zip(results, labels) if isinstance(res.get("flip"), dict)]
     if not curves and not flips:
-        raise VizError("no rotation or flip results to plot (train with --eval-rot/--eval-flip or use sreconv eval)")
+        raise VizError(
+            "no rotation or flip results to plot (train with --eval-rot/--eval-flip or use sreconv eval)"
+        )
     show_auc = any(_has(block.get("auc", [])) for _, block in curves)
-    panels = (["polar", "acc"] + (["auc"] if show_auc else []) if curves else []) + (["flip"] if flips else [])
+    panels = (["polar", "acc"] + (["auc"] if show_auc else []) if curves else []) + (
+        ["flip"] if flips else []
+    )
     fig = plt.figure(figsize=(4.3 * len(panels), 4.2), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     handles = []
@@ -120,8 +135,9 @@ def plot_results(results: Sequence[Dict[str, Any]], labels: Sequence[str], path:
     return path
 
 
-def plot_files(paths: Sequence[str], out: str, labels: Optional[Sequence[str]] = None,
-               title: Optional[str] = None) -> str:
+def plot_files(
+    paths: Sequence[str], out: str, labels: Optional[Sequence[str]] = None, title: Optional[str] = None
+) -> str:
     """:func:`plot_results` for ``results.json`` files or run folders."""
     results = [read_results(p) for p in paths]
     names = list(labels) if labels else run_labels(paths, results)
@@ -138,8 +154,12 @@ def save_run_plot(results: Dict[str, Any], out_dir: str) -> Optional[str]:
     if not rotation_curves(results) and not isinstance(results.get("flip"), dict):
         return None
     label = f"{results.get('model', '?')} on {results.get('dataset', '?')}"
-    return plot_results([results], [label], os.path.join(out_dir, PLOT_NAME),
-                        title=f"{os.path.basename(os.path.normpath(out_dir))}: {label}")
+    return plot_results(
+        [results],
+        [label],
+        os.path.join(out_dir, PLOT_NAME),
+        title=f"{os.path.basename(os.path.normpath(out_dir))}: {label}",
+    )
 
 
 def save_run_plot_safely(results: Dict[str, Any], out_dir: str) -> Optional[str]:

@@ -21,11 +21,15 @@ from .run import VizError, read_results
 __all__ = ["build_report", "png_data_uri"]
 
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1300px;color:#222}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1300px;
+color:#222}
 h1{font-size:22px} h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3} td.l,th.l{text-align:left} img{max-width:100%;border:1px solid #eee}
-pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto;max-height:360px} .note{color:#666;font-size:12px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+img{max-width:100%;border:1px solid #eee}
+pre{background:#f7f7f7;padding:8px;font-size:12px;overflow:auto;max-height:360px}
+.note{color:#666;font-size:12px}
 """
 
 
@@ -46,27 +50,58 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
-    out = ["<table><tr>" + "".join(f"<th class='l'>{h}</th>" if i < left else f"<th>{h}</th>"
-                                    for i, h in enumerate(header)) + "</tr>"]
+    out = [
+        "<table><tr>"
+        + "".join(f"<th class='l'>{h}</th>" if i < left else f"<th>{h}</th>" for i, h in enumerate(header))
+        + "</tr>"
+    ]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>"
-                                    for i, c in enumerate(row)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(f"<td class='l'>{c}</td>" if i < left else f"<td>{c}</td>" for i, c in enumerate(row))
+            + "</tr>"
+        )
     return "\n".join(out) + "</table>"
 
 
 def _metrics_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]]]) -> str:
-    header = ["run", "model", "dataset", "params", "weights", "val acc", "test acc", "test AUC", "bal. acc",
-              "F1", "rot. acc mean", "rot. acc min", "time (s)"]
+    header = [
+        "run",
+        "model",
+        "dataset",
+        "params",
+        "weights",
+        "val acc",
+        "test acc",
+        "test AUC",
+        "bal. acc",
+        "F1",
+        "rot. acc mean",
+        "rot. acc min",
+        "time (s)",
+    ]
     rows = []
     for name, res in zip(names, results):
         res = res or {}
         test, val = res.get("test", {}) or {}, res.get("val", {}) or {}
         accs = [a for _, block in rotation_curves(res) for a in block.get("acc", [])]
-        rows.append([html.escape(name), _fmt(res.get("model")), _fmt(res.get("dataset")), _fmt(res.get("params")),
-                     _fmt(res.get("weights")), _fmt(val.get("acc")), _fmt(test.get("acc")), _fmt(test.get("auc")),
-                     _fmt(test.get("balanced_acc")), _fmt(test.get("f1")),
-                     _fmt(float(np.mean(accs)) if accs else None), _fmt(float(np.min(accs)) if accs else None),
-                     _fmt(res.get("time_s"), 1)])
+        rows.append(
+            [
+                html.escape(name),
+                _fmt(res.get("model")),
+                _fmt(res.get("dataset")),
+                _fmt(res.get("params")),
+                _fmt(res.get("weights")),
+                _fmt(val.get("acc")),
+                _fmt(test.get("acc")),
+                _fmt(test.get("auc")),
+                _fmt(test.get("balanced_acc")),
+                _fmt(test.get("f1")),
+                _fmt(float(np.mean(accs)) if accs else None),
+                _fmt(float(np.min(accs)) if accs else None),
+                _fmt(res.get("time_s"), 1),
+            ]
+        )
     return _table(header, rows, left=3)
 
 
@@ -75,13 +110,24 @@ def _angle_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]
     for name, res in zip(names, results):
         for suffix, block in rotation_curves(res or {}):
             columns.append(html.escape(name + suffix))
-            data.append({float(a): (acc, auc) for a, acc, auc in
-                         zip(block["angles"], block["acc"], block.get("auc", [None] * len(block["acc"])))})
+            data.append(
+                {
+                    float(a): (acc, auc)
+                    for a, acc, auc in zip(
+                        block["angles"], block["acc"], block.get("auc", [None] * len(block["acc"]))
+                    )
+                }
+            )
     if not columns:
-        return "<p class='note'>No rotation sweep in these runs (train with --eval-rot or run sreconv eval).</p>"
+        return (
+            "<p class='note'>No rotation sweep in these runs (train with --eval-rot or run sreconv eval).</p>"
+        )
     angles = sorted({a for d in data for a in d})
-    rows = [[f"{a:g}°"] + [f"{_fmt(d[a][0])} <span class='note'>({_fmt(d[a][1], 3)})</span>" if a in d else "–"
-                           for d in data] for a in angles]
+    rows = [
+        [f"{a:g}°"]
+        + [f"{_fmt(d[a][0])} <span class='note'>({_fmt(d[a][1], 3)})</span>" if a in d else "–" for d in data]
+        for a in angles
+    ]
     return "<p class='note'>Test accuracy (AUC) per rotation angle.</p>" + _table(["angle"] + columns, rows)
 
 
@@ -94,9 +140,15 @@ def _flip_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]]
     return _table(["flip"] + [html.escape(n) for n, _ in runs], rows)
 
 
-def build_report(run_dirs: Sequence[str], out: str, *, cam_index: Optional[int] = 0,
-                 cam_angles: Sequence[float] = (0, 45, 90, 180, 270), method: str = "gradcam",
-                 title: str = "sreconv run report") -> str:
+def build_report(
+    run_dirs: Sequence[str],
+    out: str,
+    *,
+    cam_index: Optional[int] = 0,
+    cam_angles: Sequence[float] = (0, 45, 90, 180, 270),
+    method: str = "gradcam",
+    title: str = "sreconv run report",
+) -> str:
     """Writes the HTML report of ``run_dirs`` to ``out``; returns ``out``.
 
     Args:
@@ -117,18 +169,29 @@ def build_report(run_dirs: Sequence[str], out: str, *, cam_index: Optional[int] 
     dup = {n for n in names if names.count(n) > 1}
     names = [f"{n} [{d}]" if n in dup else n for n, d in zip(names, run_dirs)]
     results = [read_results(d) if os.path.isfile(os.path.join(d, "results.json")) else None for d in run_dirs]
-    parts: List[str] = [f"<h1>{html.escape(title)}</h1>",
-                        f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>sreconv report</code> "
-                        f"from {len(run_dirs)} run(s).</p>", "<h2>Metrics (test set unless noted)</h2>",
-                        _metrics_table(names, results)]
+    parts: List[str] = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>sreconv report</code> "
+        f"from {len(run_dirs)} run(s).</p>",
+        "<h2>Metrics (test set unless noted)</h2>",
+        _metrics_table(names, results),
+    ]
     with tempfile.TemporaryDirectory(prefix="sreconv-report-") as tmp:
         with_data = [(r, n) for r, n in zip(results, names) if r and (rotation_curves(r) or r.get("flip"))]
         if with_data:
-            plot = plot_results([r for r, _ in with_data], [n for _, n in with_data], os.path.join(tmp, "plot.png"))
-            parts += ["<h2>Accuracy vs rotation angle</h2>",
-                      f"<img alt='accuracy vs angle' src='{png_data_uri(plot)}'>"]
-        parts += ["<h2>Accuracy per angle</h2>", _angle_table(names, results), "<h2>Flips</h2>",
-                  _flip_table(names, results)]
+            plot = plot_results(
+                [r for r, _ in with_data], [n for _, n in with_data], os.path.join(tmp, "plot.png")
+            )
+            parts += [
+                "<h2>Accuracy vs rotation angle</h2>",
+                f"<img alt='accuracy vs angle' src='{png_data_uri(plot)}'>",
+            ]
+        parts += [
+            "<h2>Accuracy per angle</h2>",
+            _angle_table(names, results),
+            "<h2>Flips</h2>",
+            _flip_table(names, results),
+        ]
         if cam_index is not None:
             from .cam import cam_sweep, plot_cam_grid
             from .run import load_run
@@ -137,20 +200,34 @@ def build_report(run_dirs: Sequence[str], out: str, *, cam_index: Optional[int] 
             for d, name in zip(run_dirs, names):
                 run = load_run(d)
                 x, y = run.sample(cam_index)
-                sweep = cam_sweep(run.model, x, cam_angles, method=method, label=_label(y),
-                                  class_names=run.label_names(), title=name,
-                                  multi_label=run.test_set().task.startswith("multi-label"))
+                sweep = cam_sweep(
+                    run.model,
+                    x,
+                    cam_angles,
+                    method=method,
+                    label=_label(y),
+                    class_names=run.label_names(),
+                    title=name,
+                    multi_label=run.test_set().task.startswith("multi-label"),
+                )
                 png = plot_cam_grid([sweep], os.path.join(tmp, f"cam{len(parts)}.png"))
-                parts += [f"<img alt='CAM grid of {html.escape(name)}' src='{png_data_uri(png)}'>",
-                          f"<pre>{html.escape(sweep.table())}</pre>"]
+                parts += [
+                    f"<img alt='CAM grid of {html.escape(name)}' src='{png_data_uri(png)}'>",
+                    f"<pre>{html.escape(sweep.table())}</pre>",
+                ]
     parts.append("<h2>Configurations</h2>")
     for d, name in zip(run_dirs, names):
         path = os.path.join(d, "config.yaml")
         text = open(path).read() if os.path.isfile(path) else "(no config.yaml)"
-        parts.append(f"<details><summary>{html.escape(name)}</summary><pre>{html.escape(text)}</pre></details>")
-    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+        parts.append(
+            f"<details><summary>{html.escape(name)}</summary><pre>{html.escape(text)}</pre></details>"
+        )
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         f.write(page)

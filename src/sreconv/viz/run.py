@@ -18,7 +18,11 @@ __all__ = ["LoadedRun", "load_run", "find_checkpoint", "read_results", "VizError
 
 #: Checkpoints of a run folder, in order of preference: the weights ``results.json`` was computed with
 #: (best.pt exists only with --save-best, and then it is the evaluated one), then the last epoch.
-CHECKPOINT_NAMES = (os.path.join("checkpoints", "best.pt"), os.path.join("checkpoints", "last.pt"), "model.pt")
+CHECKPOINT_NAMES = (
+    os.path.join("checkpoints", "best.pt"),
+    os.path.join("checkpoints", "last.pt"),
+    "model.pt",
+)
 
 
 class VizError(ValueError):
@@ -102,8 +106,10 @@ class LoadedRun:
         """
         test = self.test_set()
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(test):
-            raise VizError(f"index {index} out of range: the test set of {self.name} has {len(test)} images "
-                           f"(0..{len(test) - 1})")
+            raise VizError(
+                f"index {index} out of range: the test set of {self.name} has {len(test)} images "
+                f"(0..{len(test) - 1})"
+            )
         return test[index]
 
     def label_names(self):
@@ -150,8 +156,10 @@ def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) ->
     elif run_dir and os.path.isfile(os.path.join(run_dir, "config.yaml")):
         values.update(load_yaml(os.path.join(run_dir, "config.yaml")))
     else:
-        raise VizError(f"checkpoint {checkpoint} holds no configuration and no config.yaml is next to it; "
-                       "use a checkpoint written by sreconv train")
+        raise VizError(
+            f"checkpoint {checkpoint} holds no configuration and no config.yaml is next to it; "
+            "use a checkpoint written by sreconv train"
+        )
     # Visualisation runs on the CPU, single process, without progress bars.
     values.update({"resume": False, "device": "cpu", "progress": False, "num_workers": 0})
     config = TrainConfig.from_dict(values, "checkpoint config").validate()
@@ -166,5 +174,6 @@ def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) ->
     results = None
     if run_dir and os.path.isfile(os.path.join(run_dir, "results.json")):
         results = read_results(run_dir)
-    return LoadedRun(model=model, config=config, checkpoint=checkpoint, run_dir=run_dir, results=results,
-                     _test=test)
+    return LoadedRun(
+        model=model, config=config, checkpoint=checkpoint, run_dir=run_dir, results=results, _test=test
+    )
