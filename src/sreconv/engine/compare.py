@@ -17,6 +17,8 @@ Default entries (``--models``):
 ``e2cnn``          e2cnn D4 regular-field ResNet-18 (skipped when e2cnn is not installed)
 =================  ==========================================================================
 
+Not in the default set: ``sre_gauss_rotaug`` (``sre_gauss`` trained with random-rotation augmentation).
+
 Any registry name (``sreconv.list_models()``) is accepted as an entry too. Everything reuses the engine:
 data from :func:`sreconv.data.build_dataset` with :func:`~sreconv.data.train_transform_2d` /
 :func:`~sreconv.data.eval_transform_2d`, training with :func:`sreconv.engine.fit`, views with
@@ -66,6 +68,8 @@ ENTRIES: Dict[str, Entry] = {e.label: e for e in [
     Entry("sre_d4stem", "sre_resnet18_d4stem", description="SRE-ResNet-18 + D4 lifting stem (max over group)"),
     Entry("sre_d4stage1", "sre_resnet18_d4stage1",
           description="SRE-ResNet-18, plain stem+stage 1 symmetrised over D4"),
+    Entry("sre_gauss_rotaug", "sre_resnet18", {"ring_basis": "gaussian"}, rotation_aug="any",
+          description="SRE-ResNet-18, gaussian rings + random-rotation augmentation (not in the default set)"),
     Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn",
           factory="sreconv.models.e2:e2cnn_d4_resnet18"),
 ]}
