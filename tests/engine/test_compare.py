@@ -11,7 +11,7 @@ from sreconv.engine import compare
 from tests.data.fakes import write_fashion
 
 TINY = ["--dataset", "fashion-mnist", "--width", "4", "--sre-conv-size", "3", "3", "3", "3", "--epochs", "1",
-        "--batch-size", "16", "--limit-train", "64", "--limit-test", "16", "--quiet"]
+        "--batch-size", "16", "--limit-train", "64", "--limit-test", "16", "--seeds", "0", "--quiet"]
 
 
 @pytest.fixture()

@@ -337,8 +337,10 @@ def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) 
         if not _available(entry):
             results["skipped"][entry.label] = f"{entry.optional_module} not installed"
             print(f"[compare] skip {entry.label}: {entry.optional_module} not installed", flush=True)
-            continue
-        for seed in args.seeds:
+    entries = [e for e in entries if e.label not in results["skipped"]]
+    # Seed-major order: a run cut short still holds every model for the first seeds.
+    for seed in args.seeds:
+        for entry in entries:
             t0 = time.time()
             print(f"[compare] {entry.label} ({entry.model}) seed {seed}", flush=True)
             run = run_one(entry, seed, args)
@@ -369,7 +371,7 @@ def build_compare_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--limit-train", type=int, default=4000, help="fixed random training subset (0 = all)")
     p.add_argument("--limit-test", type=int, default=500, help="fixed random test subset (0 = all)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--angle-step", type=float, default=10.0, help="rotation sweep step in degrees (36 angles)")
     p.add_argument("--eval-batch-size", type=int, default=250)
     p.add_argument("--device", default="auto")
