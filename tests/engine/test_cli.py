@@ -140,7 +140,7 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert r.stdout.count("results in") == 1  # printed (and written) by rank 0 only
     assert len((out / "log.jsonl").read_text().splitlines()) == 1
     assert results["rotation"]["acc"][0] == results["rotation"]["acc"][1]
-    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "log.jsonl", "results.json"]
+    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "log.jsonl", "results.json", "rotation.png"]
 
 
 @pytest.mark.parametrize("argv, message", [

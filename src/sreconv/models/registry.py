@@ -57,7 +57,7 @@ def list_models(pattern: Optional[str] = None, invariant: Optional[bool] = None,
     """Sorted registered names, optionally filtered by a glob ``pattern``, invariance or dimensionality.
 
     Example:
-        >>> list_models("sre_resnet*")
+        >>> list_models("sre_resnet??")
         ['sre_resnet18', 'sre_resnet34', 'sre_resnet50']
     """
     names = sorted(_REGISTRY)
