@@ -84,7 +84,7 @@ def build_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.argument_default = S
     p.add_argument("--config", metavar="FILE.yaml", help="settings file (keys as the long flags); flags override it")
     p.add_argument("--quickstart", action="store_true",
-                   help="start from the quick-start preset (a width-16 SRE-ResNet-18, 6 epochs on MNIST-5k, "
+                   help="start from the quick-start preset (a width-16 SRE-ResNet-18, 15 epochs on MNIST-5k, "
                         "rotation sweep); implied when no --dataset, --config or --resume is given")
     _add_data_flags(p)
     g = p._action_groups[-1]
