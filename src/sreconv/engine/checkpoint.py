@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from typing import Any, Dict, Optional
+from typing import IO, Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -19,14 +19,14 @@ import torch
 CHECKPOINT_VERSION = 1
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save(obj, path)`` via a temporary file + ``os.replace`` (atomic on POSIX and Windows)."""
+def _atomic_write(path: str, mode: str, write: Callable[[IO], None], suffix: str = "") -> None:
+    """Calls ``write(file)`` on a temporary file in ``path``'s folder, syncs it, then renames it over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -34,23 +34,16 @@ def atomic_save(obj: Any, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)`` via a temporary file + ``os.replace`` (atomic on POSIX and Windows)."""
+    _atomic_write(path, "wb", lambda f: torch.save(obj, f), suffix=".pt")
 
 
 def atomic_write_text(text: str, path: str) -> None:
     """Writes a text file atomically (temporary file + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _atomic_write(path, "w", lambda f: f.write(text))
 
 
 def rng_state() -> Dict[str, Any]:

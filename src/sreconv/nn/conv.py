@@ -103,7 +103,7 @@ class _SREConvNd(nn.Module):
         )
         self.sre_k = basis.shape[0]
         factory = {"device": device, "dtype": dtype}
-        self.register_buffer("basis", basis.to(**{**factory, "dtype": dtype or torch.get_default_dtype()}),
+        self.register_buffer("basis", basis.to(device=device, dtype=dtype or torch.get_default_dtype()),
                              persistent=False)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, self.sre_k)
