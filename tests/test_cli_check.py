@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from sreconv.cli import main, register_command
-from sreconv.models import sre_r3d_18, sre_resnet18
+from sreconv.models import sre_resnet18
 from tests.oracle import run_official
 
 _SMALL = ["--kw", "inplanes=4", "--kw", "num_classes=3"]

@@ -2,7 +2,6 @@
 results.json, table and PNG; SRE rows are exact under rot90/flips; optional peers are skipped, not fatal."""
 
 import json
-import os
 
 import pytest
 

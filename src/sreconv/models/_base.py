@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Sequence, Type
 
 import torch
 import torch.nn as nn
@@ -30,6 +30,34 @@ def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> Li
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must hold positive ints{' or None' if allow_none else ''}, got {value!r}")
     return values
+
+
+def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: Type[nn.Module],
+                     layers: Sequence[int], inplanes: int, norm_layer: Callable[..., nn.Module]) -> int:
+    """Adds ``layer1..layerN`` of plain residual blocks (baselines, 2D or 3D): width doubles and a stride-2
+    block with a strided 1x1 shortcut opens every stage after the first. Returns the final width."""
+    current = inplanes
+    for i, n in enumerate(layers):
+        planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
+        blocks: List[nn.Module] = []
+        for j in range(n):
+            down = None
+            if j == 0 and (stride != 1 or current != planes):
+                down = nn.Sequential(conv(current, planes, 1, stride, bias=False), norm_layer(planes))
+            blocks.append(block(current, planes, stride if j == 0 else 1, down, norm_layer))
+            current = planes
+        setattr(model, f"layer{i + 1}", nn.Sequential(*blocks))
+    return current
+
+
+def init_plain_weights(model: nn.Module, conv: Type[nn.Module], norm: Type[nn.Module]) -> None:
+    """torchvision's ResNet init: kaiming-normal (fan-out) convolutions, unit/zero normalisation."""
+    for m in model.modules():
+        if isinstance(m, conv):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, norm):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
 
 
 class ClassifierMixin:

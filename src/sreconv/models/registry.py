@@ -10,7 +10,6 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-import torch
 import torch.nn as nn
 
 __all__ = ["ModelInfo", "register_model", "create_model", "list_models", "model_info"]
@@ -93,6 +92,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         ValueError: unknown name (the message lists the valid ones).
 
     Example:
+        >>> import torch
         >>> model = create_model("sre_resnet18", num_classes=9, in_channels=1, sre_conv_size=[9, 9, 5, 5])
         >>> model(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 9])

@@ -18,13 +18,13 @@ Same architecture, arguments, module names and parameter counts as the official 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List, Optional, Sequence, Type, Union
+from typing import Any, Callable, Optional, Sequence, Type, Union
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv2d
-from ._base import ClassifierMixin, per_stage
+from ._base import ClassifierMixin, add_plain_stages, init_plain_weights, per_stage
 from .blocks import DOWNSAMPLE_MODES, BasicBlock, SREBasicBlock, SREBottleneck, make_pool
 from .downsample import SymmetricMaxPool2d
 
@@ -262,26 +262,11 @@ class ResNet(ClassifierMixin, nn.Module):
         self.conv1 = nn.Conv2d(in_channels, inplanes, 3, 1, 1, bias=False)
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=True)
-        current = inplanes
-        for i, n in enumerate(layers):
-            planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
-            blocks: List[nn.Module] = []
-            for j in range(n):
-                down = None
-                if j == 0 and (stride != 1 or current != planes):
-                    down = nn.Sequential(nn.Conv2d(current, planes, 1, stride, bias=False), norm_layer(planes))
-                blocks.append(BasicBlock(current, planes, stride if j == 0 else 1, down, norm_layer))
-                current = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        current = add_plain_stages(self, BasicBlock, nn.Conv2d, layers, inplanes, norm_layer)
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(current, num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+        init_plain_weights(self, nn.Conv2d, nn.BatchNorm2d)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BasicBlock):

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..nn import SREConv3d
-from ._base import ClassifierMixin, per_stage
+from ._base import ClassifierMixin, add_plain_stages, init_plain_weights, per_stage
 from .blocks import DOWNSAMPLE_MODES, BasicBlock3d, SREBasicBlock3d, make_pool
 
 __all__ = ["SREResNet3d", "VideoResNet3d", "sre_r3d_18", "sre_r3d_34", "r3d_18"]
@@ -199,26 +199,11 @@ class R3D(ClassifierMixin, nn.Module):
         self.stem = nn.Sequential(
             nn.Conv3d(in_channels, inplanes, (3, 7, 7), 1, (1, 3, 3), bias=False), norm_layer(inplanes),
             nn.ReLU(inplace=True))
-        current = inplanes
-        for i, n in enumerate(layers):
-            planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
-            blocks: List[nn.Module] = []
-            for j in range(n):
-                down = None
-                if j == 0 and (stride != 1 or current != planes):
-                    down = nn.Sequential(nn.Conv3d(current, planes, 1, stride, bias=False), norm_layer(planes))
-                blocks.append(BasicBlock3d(current, planes, stride if j == 0 else 1, down, norm_layer))
-                current = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        current = add_plain_stages(self, BasicBlock3d, nn.Conv3d, layers, inplanes, norm_layer)
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(current, num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+        init_plain_weights(self, nn.Conv3d, nn.BatchNorm3d)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BasicBlock3d):
