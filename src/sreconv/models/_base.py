@@ -32,6 +32,20 @@ def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> Li
     return values
 
 
+def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Sequence[str],
+                      layers: Sequence[int], in_channels: int) -> None:
+    """The argument checks the 2D and 3D SRE-ResNets share: no unknown keywords, a known downsample mode,
+    four stages, a positive int channel count."""
+    if extra:
+        raise TypeError(f"unexpected arguments for {type(model).__name__}: {', '.join(sorted(extra))}")
+    if downsample not in modes:
+        raise ValueError(f"downsample must be one of {tuple(modes)}, got {downsample!r}")
+    if len(layers) != 4:
+        raise ValueError(f"layers must list 4 block counts, got {list(layers)!r}")
+    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+
+
 def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: Type[nn.Module],
                      layers: Sequence[int], inplanes: int, norm_layer: Callable[..., nn.Module]) -> int:
     """Adds ``layer1..layerN`` of plain residual blocks (baselines, 2D or 3D): width doubles and a stride-2

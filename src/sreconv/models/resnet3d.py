@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..nn import SREConv3d
-from ._base import ClassifierMixin, add_plain_stages, init_plain_weights, per_stage
+from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, init_plain_weights, per_stage
 from .blocks import DOWNSAMPLE_MODES, BasicBlock3d, SREBasicBlock3d, make_pool
 
 __all__ = ["SREResNet3d", "VideoResNet3d", "sre_r3d_18", "sre_r3d_34", "r3d_18"]
@@ -79,14 +79,7 @@ class SREResNet3d(ClassifierMixin, nn.Module):
     ) -> None:
         super().__init__()
         kwargs.pop("progress", None)  # official signature
-        if kwargs:
-            raise TypeError(f"unexpected arguments for {type(self).__name__}: {', '.join(sorted(kwargs))}")
-        if downsample not in DOWNSAMPLE_MODES:
-            raise ValueError(f"downsample must be one of {DOWNSAMPLE_MODES}, got {downsample!r}")
-        if len(layers) != 4:
-            raise ValueError(f"layers must list 4 block counts, got {list(layers)!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        check_resnet_args(self, kwargs, downsample, DOWNSAMPLE_MODES, layers, in_channels)
         norm_layer = norm_layer or nn.BatchNorm3d
         self.in_channels = in_channels
         self.num_classes = num_classes
