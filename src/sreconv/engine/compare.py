@@ -7,17 +7,19 @@ and flipped, and writes ``results.json``, ``report.md`` (one table, mean +- std 
 
 Default entries (``--models``):
 
-=================  ==========================================================================
-``cnn``            plain ResNet-18 for small images
-``cnn_rotaug``     the same with uniform random-rotation training augmentation
-``sre_hard``       SRE-ResNet-18 [9, 9, 5, 5], hard rings
-``sre_gauss``      SRE-ResNet-18 [9, 9, 5, 5], gaussian rings
-``sre_d4stem``     SRE-ResNet-18 with a D4 lifting stem (:mod:`sreconv.models.lifted`)
-``sre_d4stage1``   SRE-ResNet-18 whose stem + stage 1 are plain and symmetrised over D4
-``e2cnn``          e2cnn D4 regular-field ResNet-18 (skipped when e2cnn is not installed)
-=================  ==========================================================================
+=======================  ====================================================================================
+``cnn``                  plain ResNet-18 for small images
+``cnn_rotaug``           the same with uniform random-rotation training augmentation
+``sre_hard``             SRE-ResNet-18, hard rings
+``sre_gauss``            SRE-ResNet-18, gaussian rings
+``sre_gauss_rotaug``     ``sre_gauss`` with random-rotation training augmentation
+``sre_d4stage1``         SRE-ResNet-18 whose stem + stage 1 are plain and symmetrised over D4
+                         (:mod:`sreconv.models.lifted`), gaussian rings
+``sre_d4stage1_rotaug``  ``sre_d4stage1`` with random-rotation training augmentation
+``e2cnn``                e2cnn D4 regular-field ResNet-18 (skipped when e2cnn is not installed)
+=======================  ====================================================================================
 
-Not in the default set: ``sre_gauss_rotaug`` (``sre_gauss`` trained with random-rotation augmentation).
+Not in the default set: ``sre_d4stem`` (a D4 lifting stem only).
 
 Any registry name (``sreconv.list_models()``) is accepted as an entry too. Everything reuses the engine:
 data from :func:`sreconv.data.build_dataset` with :func:`~sreconv.data.train_transform_2d` /
@@ -66,14 +68,17 @@ ENTRIES: Dict[str, Entry] = {e.label: e for e in [
     Entry("sre_hard", "sre_resnet18", {"ring_basis": "hard"}, description="SRE-ResNet-18, hard rings"),
     Entry("sre_gauss", "sre_resnet18", {"ring_basis": "gaussian"}, description="SRE-ResNet-18, gaussian rings"),
     Entry("sre_d4stem", "sre_resnet18_d4stem", description="SRE-ResNet-18 + D4 lifting stem (max over group)"),
-    Entry("sre_d4stage1", "sre_resnet18_d4stage1",
-          description="SRE-ResNet-18, plain stem+stage 1 symmetrised over D4"),
     Entry("sre_gauss_rotaug", "sre_resnet18", {"ring_basis": "gaussian"}, rotation_aug="any",
-          description="SRE-ResNet-18, gaussian rings + random-rotation augmentation (not in the default set)"),
+          description="SRE-ResNet-18, gaussian rings + random-rotation augmentation"),
+    Entry("sre_d4stage1", "sre_resnet18_d4stage1", {"ring_basis": "gaussian"},
+          description="SRE-ResNet-18, plain stem+stage 1 symmetrised over D4, gaussian rings"),
+    Entry("sre_d4stage1_rotaug", "sre_resnet18_d4stage1", {"ring_basis": "gaussian"}, rotation_aug="any",
+          description="sre_d4stage1 + random-rotation augmentation"),
     Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn",
           factory="sreconv.models.e2:e2cnn_d4_resnet18"),
 ]}
-DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_hard", "sre_gauss", "sre_d4stem", "e2cnn", "sre_d4stage1"]
+DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_hard", "sre_gauss", "sre_gauss_rotaug", "sre_d4stage1",
+                  "sre_d4stage1_rotaug", "e2cnn"]
 
 
 def _entry(label: str) -> Entry:
@@ -363,12 +368,12 @@ def build_compare_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
                    help=f"entries ({', '.join(ENTRIES)}) or registry names (default: all entries)")
     p.add_argument("--width", type=int, default=16, help="channels of the stem / first stage of every model")
-    p.add_argument("--sre-conv-size", type=int, nargs=4, default=[9, 9, 5, 5])
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--sre-conv-size", type=int, nargs=4, default=[5, 5, 3, 3])
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw", "adam"])
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--optimizer", default="adamw", choices=["sgd", "adamw", "adam"])
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--limit-train", type=int, default=4000, help="fixed random training subset (0 = all)")
     p.add_argument("--limit-test", type=int, default=500, help="fixed random test subset (0 = all)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
