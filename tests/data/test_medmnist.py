@@ -85,6 +85,7 @@ def test_missing_file_message(tmp_path):
     assert "\n" not in msg
     assert "pathmnist_128.npz" in msg and str(tmp_path) in msg
     assert "download=True" in msg and medmnist.INFO["pathmnist"]["url_128"] in msg
+    assert f"sreconv train --dataset pathmnist --medmnist-size 128 --data-root {tmp_path} --download" in msg
 
 
 def test_missing_root_message(tmp_path):

@@ -160,6 +160,21 @@ def test_bad_inputs_one_line_error(argv, message, capsys):
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("rotation, expected", [(None, None), ("any", "RandomRotation"), ("rot90", "RandomRot90")])
+def test_train_rot_reaches_the_training_pipeline(rotation, expected):
+    from sreconv.engine.cli import build_train_parser, resolve_train_config
+    from sreconv.engine.runner import build_datasets
+    import argparse
+
+    argv = ["--dataset", "mnist5k", "--limit-train", "8"] + (["--train-rot", rotation] if rotation else [])
+    config = resolve_train_config(build_train_parser(argparse.ArgumentParser()).parse_args(argv))
+    assert config.train_rotation == rotation
+    data = build_datasets(config)
+    steps = [type(t).__name__ for t in data["train"].dataset.transform.transforms]
+    assert (expected in steps) if expected else not any("Rot" in s for s in steps)
+    assert "Rot" not in repr(data["test"].transform)
+
+
 def test_bad_flag_value_is_argparse_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--epochs", "three"])

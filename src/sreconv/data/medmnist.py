@@ -87,10 +87,12 @@ def _check_flag_size(flag: str, size: int) -> int:
 
 def _get_hint(flag: str, size: int, root: str, info: Dict) -> str:
     url = info[f"url{_size_suffix(size)}"]
+    size_flag = f" --medmnist-size {size}" if size != 28 else ""
     return (
-        f"download it with `python -c \"import medmnist; medmnist.{info['python_class']}(split='test', "
-        f"size={size}, root='{root}', download=True)\"` (or build_dataset(..., download=True)), "
-        f"or fetch {url} into {root}"
+        f"download it with `sreconv train --dataset {flag}{size_flag} --data-root {root} --download` (downloads, "
+        f"then trains; or `python -c \"import medmnist; "
+        f"medmnist.{info['python_class']}(split='test', size={size}, root='{root}', download=True)\"`, or "
+        f"build_dataset(..., download=True)), or fetch {url} into {root}"
     )
 
 

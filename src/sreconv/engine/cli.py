@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from .config import AMP_MODES, OPTIMIZERS, QUICKSTART, SCHEDULES, TrainConfig, load_yaml
+from .config import AMP_MODES, OPTIMIZERS, QUICKSTART, SCHEDULES, TRAIN_ROTATIONS, TrainConfig, load_yaml
 
 S = argparse.SUPPRESS
 BOOL = argparse.BooleanOptionalAction
@@ -122,6 +122,9 @@ def build_train_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--translate-ratio", type=float, metavar="F", help="default 0.2 (official default)")
     g.add_argument("--train-flip-p", type=float, metavar="P",
                    help="probability of random horizontal and vertical flips (default 0.5, official default)")
+    g.add_argument("--train-rot", dest="train_rotation", choices=TRAIN_ROTATIONS,
+                   help="random rotation of every training image: 'any' angle (2D, bilinear) or a quarter turn "
+                        "('rot90'); default none")
     _add_runtime_flags(p)
     g = p._action_groups[-1]
     g.add_argument("--seed", type=int, metavar="S", help="default 1")

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 SCHEDULES = ("none", "cos", "step", "multi-step")
+TRAIN_ROTATIONS = ("any", "rot90")
 AMP_MODES = ("none", "fp16", "bf16")
 
 
@@ -46,6 +47,7 @@ class TrainConfig:
     Augmentation:
         moco_aug, translation, translate_ratio, train_flip_p: the paper's 2D augmentations; 3D runs always
         use the paper's 3D pipeline (affine + blur) when ``moco_aug`` is set.
+        train_rotation: None, ``'any'`` (2D: uniform random angle) or ``'rot90'`` (random quarter turn).
     Runtime:
         seed, deterministic, amp, cudnn, device, num_workers, eval_batch_size, progress, log.
     Evaluation:
@@ -89,6 +91,7 @@ class TrainConfig:
     translation: bool = False
     translate_ratio: float = 0.2
     train_flip_p: float = 0.5
+    train_rotation: Optional[str] = None
     # runtime
     seed: int = 1
     deterministic: bool = False
@@ -158,6 +161,9 @@ class TrainConfig:
             raise ValueError("warmup-epochs and num-workers must be >= 0")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.train_rotation not in (None, *TRAIN_ROTATIONS):
+            raise ValueError(f"train-rot must be one of {', '.join(TRAIN_ROTATIONS)} (or unset), got "
+                             f"{self.train_rotation!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.amp not in AMP_MODES:

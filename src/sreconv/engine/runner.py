@@ -112,14 +112,14 @@ def build_datasets(config: TrainConfig, train: bool = True) -> Dict[str, Dataset
         flip_p = config.train_flip_p
         train_t = train_transform_2d(size, moco=config.moco_aug,
                                      translate=config.translate_ratio if config.translation else 0.0,
-                                     hflip_p=flip_p, vflip_p=flip_p)
+                                     hflip_p=flip_p, vflip_p=flip_p, rotation=config.train_rotation)
     else:
         eval_t = eval_transform_3d()
         if config.moco_aug:
-            train_t = train_transform_3d(flip_p=config.train_flip_p)
+            train_t = train_transform_3d(flip_p=config.train_flip_p, rotation=config.train_rotation)
         else:
             train_t = train_transform_3d(affine_scale=0.0, affine_translate=0.0, blur_p=0.0,
-                                         flip_p=config.train_flip_p)
+                                         flip_p=config.train_flip_p, rotation=config.train_rotation)
     test.transform = eval_t  # our own freshly built object, not a caller's dataset
     if train:
         out["train"] = build_dataset(name, "train", transform=train_t, **common)

@@ -87,7 +87,8 @@ class LiftedSREResNet(SREResNet):
         lift_pool: ``'max'`` or ``'mean'`` over the group.
         lift_kernel_size: kernel of the plain stem conv (default 5 for ``'stem'``, 3 for ``'stage1'``).
         **kwargs: :class:`~sreconv.models.resnet.SREResNet` arguments (``num_classes``, ``in_channels``,
-            ``inplanes``, ``sre_conv_size``, ``ring_basis``, ``skip_first_maxpool``, ...).
+            ``inplanes``, ``sre_conv_size``, ``skip_first_maxpool``, ...); ``ring_basis`` defaults to
+            ``'gaussian'`` here (the more nearly isotropic rings: see ``benchmarks/ROBUSTNESS.md``).
 
     Example:
         >>> m = sre_resnet18_d4stem(num_classes=3, in_channels=1, inplanes=4, skip_first_maxpool=True).eval()
@@ -101,6 +102,7 @@ class LiftedSREResNet(SREResNet):
         if lift not in ("stem", "stage1"):
             raise ValueError(f"lift must be 'stem' or 'stage1', got {lift!r}")
         kwargs.setdefault("sre_conv_size", [9, 9, 5, 5])
+        kwargs.setdefault("ring_basis", "gaussian")
         super().__init__(SREBasicBlock, [2, 2, 2, 2], **kwargs)
         k = lift_kernel_size or (5 if lift == "stem" else 3)
         if k % 2 != 1:
