@@ -46,9 +46,12 @@ def test_compare_tiny(fake_root, tmp_path, monkeypatch, capsys):
     assert sre["flip_acc"]["horizontal"] == sre["flip_acc"]["vertical"] == sre["upright_acc"]
     report = (out / "report.md").read_text()
     lines = [line for line in report.splitlines() if line.startswith("|")]
-    assert len(lines) == 2 + 3  # header, rule, two runs, one skipped
+    lines = lines[:5]  # the main table; the targets and per-class tables follow
+    assert lines[4].startswith("| e2cnn | 0 | skipped")
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     assert "Machine:" in report and "Date:" in report and "sreconv compare" in report
+    assert "## Targets (issue 7)" in report and "| sre_hard | " in report.split("## Targets")[1]
+    assert "| model | T-shirt/top | Trouser |" in report  # per-class table with the dataset's class names
     assert (out / "accuracy_vs_angle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| sre_hard | 1 |" in capsys.readouterr().out
 
@@ -72,3 +75,29 @@ def test_entries_resolve_to_registered_models():
     for entry in compare.ENTRIES.values():
         assert entry.factory is not None or entry.model in list_models()
     assert set(compare.DEFAULT_MODELS) <= set(compare.ENTRIES)
+
+
+def _run(label, model, upright, mean_rot, params, quarter=None, flips=None, deviation=1e-7):
+    quarter = quarter or [upright] * 4
+    flips = flips or {"horizontal": upright, "vertical": upright}
+    return dict(label=label, model=model, upright_acc=upright, mean_rot_acc=mean_rot, params=params,
+                acc_quarter_turns=quarter, flip_acc=flips, d4_logit_deviation=deviation)
+
+
+def test_targets_hold_and_fail_where_they_should():
+    runs = [_run("cnn", "resnet18", 0.86, 0.22, 700_000, quarter=[0.86, 0.1, 0.2, 0.1], deviation=1.3),
+            _run("cnn_rotaug", "resnet18", 0.75, 0.74, 700_000, deviation=0.4),
+            _run("sre_good", "sre_resnet18", 0.84, 0.83, 250_000),
+            _run("sre_good", "sre_resnet18", 0.86, 0.83, 250_000),  # second seed: means 0.85 / 0.83
+            _run("sre_bad", "sre_resnet18", 0.70, 0.60, 300_000, quarter=[0.70, 0.70, 0.69, 0.70])]
+    rows = dict(compare.check_targets({"runs": runs}))
+    assert list(rows) == ["sre_good", "sre_bad"]  # SRE models only
+    good, bad = rows["sre_good"], rows["sre_bad"]
+    assert [holds for _, holds in good] == [True, True, True, True, True]
+    assert good[0][0] == pytest.approx(0.83 / 0.85) and good[2][0] == pytest.approx(-0.01)
+    assert [holds for _, holds in bad] == [False, False, False, False, False]
+    assert bad[4][0] == pytest.approx(3 / 7)
+    table = compare.format_targets({"runs": runs})
+    assert "| sre_bad | **no** (0.86) | **no** (1.0e-07) | **no** (-0.160) | **no** (-0.140) | **no** (0.43) |" in table
+    alone = dict(compare.check_targets({"runs": runs[2:3]}))["sre_good"]
+    assert alone[2] is None and alone[3] is None and alone[4] is None  # no reference rows: n/a

@@ -40,13 +40,13 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-__all__ = ["ENTRIES", "Entry", "run_compare", "build_compare_parser", "compare_command", "format_table",
-           "plot_results"]
+__all__ = ["ENTRIES", "Entry", "TARGETS", "run_compare", "build_compare_parser", "compare_command", "format_table",
+           "format_per_class", "format_targets", "check_targets", "plot_results"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,7 @@ def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> Dict[str, Any]
         "flip_acc": {"horizontal": _acc(flip_logits[0], targets, task),
                      "vertical": _acc(flip_logits[1], targets, task)},
         "d4_logit_deviation": deviation, "n_test": len(targets), "n_train": len(train), "image_size": size,
+        "label_names": list(getattr(test, "label_names", [])),
     }
     out["mean_flip_acc"] = float(np.mean(list(out["flip_acc"].values())))
     out["gap"] = upright - out["mean_rot_acc"]
@@ -240,10 +241,7 @@ def format_table(results: Dict[str, Any]) -> str:
     """Markdown table of the runs in ``results`` (mean ± std over seeds when there are several)."""
     header = "| model | seeds | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
-    by_label: Dict[str, List[Dict[str, Any]]] = {}
-    for run in results["runs"]:
-        by_label.setdefault(run["label"], []).append(run)
-    for label, runs in by_label.items():
+    for label, runs in _by_label(results).items():
         summary = _summary(runs)
         cells = []
         for key, _, fmt in COLUMNS:
@@ -258,6 +256,76 @@ def format_table(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _by_label(results: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    by_label: Dict[str, List[Dict[str, Any]]] = {}
+    for run in results["runs"]:
+        by_label.setdefault(run["label"], []).append(run)
+    return by_label
+
+
+def format_per_class(results: Dict[str, Any]) -> str:
+    """Markdown table of per-class accuracy, ``upright / mean over the angles`` (mean over seeds)."""
+    by_label = {k: v for k, v in _by_label(results).items() if "per_class_upright" in v[0]}
+    if not by_label:
+        return ""
+    first = next(iter(by_label.values()))[0]
+    names = first.get("label_names") or [str(c) for c in range(len(first["per_class_upright"]))]
+    lines = ["| model | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for label, runs in by_label.items():
+        upright = np.nanmean([r["per_class_upright"] for r in runs], 0)
+        rotated = np.nanmean([r["per_class_mean_rot"] for r in runs], 0)
+        lines.append(f"| {label} | " + " | ".join(f"{u:.2f} / {m:.2f}" for u, m in zip(upright, rotated)) + " |")
+    return "\n".join(lines)
+
+
+#: The issue-7 targets, checked for every SRE model (``model`` starting with ``sre_``) against the ``cnn`` and
+#: ``cnn_rotaug`` rows of the same run: ``(name, value format, check)``; ``check(model, cnn, cnn_rotaug)`` takes
+#: mean-over-seeds summaries and returns ``(value, holds)``, or None when a reference row is missing.
+TARGETS = (
+    ("mean rot. ≥ 0.97 × upright", "{:.2f}", lambda m, cnn, aug: (
+        m["mean_rot_acc"] / m["upright_acc"], m["mean_rot_acc"] >= 0.97 * m["upright_acc"])),
+    ("exact at 90°·k and flips", "{:.1e}", lambda m, cnn, aug: (m["d4_logit_deviation"], m["exact"])),
+    ("upright ≥ CNN − 0.03", "{:+.3f}", lambda m, cnn, aug: None if cnn is None else (
+        m["upright_acc"] - cnn["upright_acc"], m["upright_acc"] >= cnn["upright_acc"] - 0.03)),
+    ("mean rot. > CNN+rot. aug", "{:+.3f}", lambda m, cnn, aug: None if aug is None else (
+        m["mean_rot_acc"] - aug["mean_rot_acc"], m["mean_rot_acc"] > aug["mean_rot_acc"])),
+    ("params ≤ 0.4 × CNN", "{:.2f}", lambda m, cnn, aug: None if cnn is None else (
+        m["params"] / cnn["params"], m["params"] <= 0.4 * cnn["params"])),
+)
+
+
+def _means(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {key: float(np.mean([r[key] for r in runs]))
+                           for key in ("upright_acc", "mean_rot_acc", "params")}
+    out["d4_logit_deviation"] = max(r["d4_logit_deviation"] for r in runs)
+    # Exact: in every seed the quarter turns and both flips score exactly as upright.
+    out["exact"] = all(len(set(r["acc_quarter_turns"])) == 1 and r["d4_logit_deviation"] < 1e-4 and
+                       r["flip_acc"]["horizontal"] == r["flip_acc"]["vertical"] == r["upright_acc"] for r in runs)
+    return out
+
+
+def check_targets(results: Dict[str, Any]) -> List[Tuple[str, List[Optional[Tuple[float, bool]]]]]:
+    """``[(label, [(value, holds) or None per TARGETS entry])]`` for every SRE model of ``results``."""
+    by_label = _by_label(results)
+    cnn = _means(by_label["cnn"]) if "cnn" in by_label else None
+    aug = _means(by_label["cnn_rotaug"]) if "cnn_rotaug" in by_label else None
+    return [(label, [check(_means(runs), cnn, aug) for _, _, check in TARGETS])
+            for label, runs in by_label.items() if runs[0]["model"].startswith("sre_")]
+
+
+def format_targets(results: Dict[str, Any]) -> str:
+    """Markdown table: which of the :data:`TARGETS` hold for which SRE model (``n/a`` without a reference)."""
+    rows = check_targets(results)
+    if not rows:
+        return ""
+    lines = ["| model | " + " | ".join(name for name, _, _ in TARGETS) + " |", "|" + "---|" * (len(TARGETS) + 1)]
+    for label, cells in rows:
+        text = ["n/a" if cell is None else ("yes" if cell[1] else "**no**") + " (" + fmt.format(cell[0]) + ")"
+                for (_, fmt, _), cell in zip(TARGETS, cells)]
+        lines.append(f"| {label} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
 def plot_results(results: Dict[str, Any], path: str) -> str:
     """Accuracy vs rotation angle (mean over seeds, ± std band) for every model; writes a PNG."""
     import matplotlib
@@ -266,10 +334,7 @@ def plot_results(results: Dict[str, Any], path: str) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    by_label: Dict[str, List[Dict[str, Any]]] = {}
-    for run in results["runs"]:
-        by_label.setdefault(run["label"], []).append(run)
-    for label, runs in by_label.items():
+    for label, runs in _by_label(results).items():
         angles = runs[0]["angles"]
         acc = np.array([r["rotation_acc"] for r in runs])
         mean, std = acc.mean(0), acc.std(0)
@@ -308,6 +373,10 @@ def _write(results: Dict[str, Any], out_dir: str, plot: bool = True) -> None:
           f"Machine: {results['machine']}", f"Date: {results['date']}", "",
           "Budget (identical for every model): " + ", ".join(f"{k}={v}" for k, v in budget.items()), "",
           table, ""]
+    for title, text in (("Targets (issue 7)", format_targets(results)),
+                        ("Per-class accuracy, upright / mean over the angles", format_per_class(results))):
+        if text:
+            md += [f"## {title}", "", text, ""]
     atomic_write_text("\n".join(md), os.path.join(out_dir, "report.md"))
     if plot and results["runs"]:
         plot_results(results, os.path.join(out_dir, "accuracy_vs_angle.png"))
