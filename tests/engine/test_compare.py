@@ -101,3 +101,27 @@ def test_targets_hold_and_fail_where_they_should():
     assert "| sre_bad | **no** (0.86) | **no** (1.0e-07) | **no** (-0.160) | **no** (-0.140) | **no** (0.43) |" in table
     alone = dict(compare.check_targets({"runs": runs[2:3]}))["sre_good"]
     assert alone[2] is None and alone[3] is None and alone[4] is None  # no reference rows: n/a
+
+
+def test_resume_keeps_runs_and_refuses_another_budget(fake_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["compare", *TINY, "--data-root", fake_root, "--out", str(out), "--no-plot"]
+    assert main([*base, "--models", "cnn"]) == 0
+    first = json.loads((out / "results.json").read_text())["runs"]
+    capsys.readouterr()
+    assert main([*base, "--models", "cnn", "sre_hard"]) == 0  # adds a model: only that one trains
+    printed = capsys.readouterr().out
+    assert "cnn seed 0: kept from" in printed and "[compare] sre_hard (sre_resnet18) seed 0" in printed
+    assert "[compare] cnn (resnet18)" not in printed
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["label"] for r in runs] == ["cnn", "sre_hard"] and runs[0] == first[0]
+    assert main([*base, "--models", "cnn", "--epochs", "2"]) == 2  # another budget: refused, nothing lost
+    err = capsys.readouterr().err
+    assert "another budget (epochs 1 -> 2)" in err and "--restart" in err
+    assert json.loads((out / "results.json").read_text())["runs"] == runs
+    assert main([*base, "--models", "cnn", "--epochs", "2", "--restart"]) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["label"] for r in runs] == ["cnn"]
+    (out / "results.json").write_text("{not json")
+    assert main([*base, "--models", "cnn"]) == 2
+    assert "not a readable compare results file" in capsys.readouterr().err

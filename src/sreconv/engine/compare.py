@@ -17,6 +17,7 @@ Default entries (``--models``):
                          (:mod:`sreconv.models.lifted`), gaussian rings
 ``sre_d4stage1_rotaug``  ``sre_d4stage1`` with random-rotation training augmentation
 ``e2cnn``                e2cnn D4 regular-field ResNet-18 (skipped when e2cnn is not installed)
+``e2cnn_rotaug``         ``e2cnn`` with random-rotation training augmentation
 =======================  ====================================================================================
 
 Not in the default set: ``sre_d4stem`` (a D4 lifting stem only).
@@ -76,9 +77,12 @@ ENTRIES: Dict[str, Entry] = {e.label: e for e in [
           description="sre_d4stage1 + random-rotation augmentation"),
     Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn",
           factory="sreconv.models.e2:e2cnn_d4_resnet18"),
+    Entry("e2cnn_rotaug", "e2cnn_d4_resnet18", rotation_aug="any", optional_module="e2cnn",
+          description="e2cnn D4 regular-field ResNet-18 + random-rotation augmentation",
+          factory="sreconv.models.e2:e2cnn_d4_resnet18"),
 ]}
 DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_hard", "sre_gauss", "sre_gauss_rotaug", "sre_d4stage1",
-                  "sre_d4stage1_rotaug", "e2cnn"]
+                  "sre_d4stage1_rotaug", "e2cnn", "e2cnn_rotaug"]
 
 
 def _entry(label: str) -> Entry:
@@ -269,7 +273,8 @@ def format_per_class(results: Dict[str, Any]) -> str:
     if not by_label:
         return ""
     first = next(iter(by_label.values()))[0]
-    names = first.get("label_names") or [str(c) for c in range(len(first["per_class_upright"]))]
+    names = next((r["label_names"] for r in results["runs"] if r.get("label_names")),
+                 [str(c) for c in range(len(first["per_class_upright"]))])
     lines = ["| model | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
     for label, runs in by_label.items():
         upright = np.nanmean([r["per_class_upright"] for r in runs], 0)
@@ -382,8 +387,31 @@ def _write(results: Dict[str, Any], out_dir: str, plot: bool = True) -> None:
         plot_results(results, os.path.join(out_dir, "accuracy_vs_angle.png"))
 
 
+def _previous_runs(path: str, budget: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The runs of an earlier ``results.json`` made with the same budget (any seeds); raises if it differs."""
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path) as f:
+            old = json.load(f)
+        old_budget, runs = old["budget"], old["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a readable compare results file ({exc}); pass --restart to overwrite "
+                         "it, or choose another --out") from exc
+    keys = sorted((set(old_budget) | set(budget)) - {"seeds"})
+    diff = [f"{k} {old_budget.get(k)!r} -> {budget.get(k)!r}" for k in keys if old_budget.get(k) != budget.get(k)]
+    if diff:
+        raise ValueError(f"{path} holds runs of another budget ({'; '.join(diff)}); pass --restart to overwrite "
+                         "it, or choose another --out")
+    return runs
+
+
 def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    """Runs every (model, seed) of ``args`` in turn; rewrites the outputs after each run."""
+    """Runs every (model, seed) of ``args`` in turn and rewrites the outputs after each run.
+
+    Runs already in ``OUT/results.json`` with the same budget are kept and not repeated (unless
+    ``args.restart``), so a killed comparison resumes, and models or seeds can be added later.
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     entries = [_entry(label) for label in args.models]
@@ -407,6 +435,9 @@ def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) 
     results: Dict[str, Any] = {"command": command.strip(), "machine": _machine(),
                                "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "budget": budget,
                                "runs": [], "skipped": {}}
+    if not args.restart:
+        results["runs"] = _previous_runs(os.path.join(args.out, "results.json"), budget)
+    done = {(run["label"], run["seed"]) for run in results["runs"]}
     for entry in entries:
         if not _available(entry):
             results["skipped"][entry.label] = f"{entry.optional_module} not installed"
@@ -415,6 +446,9 @@ def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) 
     # Seed-major order: a run cut short still holds every model for the first seeds.
     for seed in args.seeds:
         for entry in entries:
+            if (entry.label, seed) in done:
+                print(f"[compare] {entry.label} seed {seed}: kept from {args.out}/results.json", flush=True)
+                continue
             t0 = time.time()
             print(f"[compare] {entry.label} ({entry.model}) seed {seed}", flush=True)
             run = run_one(entry, seed, args)
@@ -451,6 +485,8 @@ def build_compare_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--out", default="benchmarks/robustness", help="folder for results.json, report.md, PNG")
+    p.add_argument("--restart", action="store_true",
+                   help="ignore OUT/results.json (default: keep its runs of the same budget and run only the rest)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     return p
