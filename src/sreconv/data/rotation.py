@@ -37,6 +37,8 @@ Fill = Union[float, Sequence[float]]
 AXES_3D = {"z": (1, 2), "y": (0, 2), "x": (0, 1)}
 FLIPS_2D = ("none", "horizontal", "vertical")
 FLIPS_3D = FLIPS_2D + ("depth",)
+INTERPOLATIONS_2D = ("bilinear", "bicubic", "nearest")
+INTERPOLATIONS_3D = ("bilinear", "nearest")  # grid_sample has no bicubic mode for volumes
 
 
 def quarter_turns(angle: float) -> Optional[int]:
@@ -113,7 +115,12 @@ def _rotate_plane(
     fill: Fill,
     mask: bool,
     exact: bool,
+    interpolation: str = "bilinear",
 ) -> torch.Tensor:
+    modes = INTERPOLATIONS_2D if spatial_dims == 2 else INTERPOLATIONS_3D
+    if interpolation not in modes:
+        raise ValueError(f"interpolation must be one of {', '.join(modes)} for {spatial_dims}D rotations; "
+                         f"got {interpolation!r}")
     lead = x.dim() - spatial_dims
     if lead < 0:
         raise ValueError(f"expected a tensor with at least {spatial_dims} dims, got shape {tuple(x.shape)}")
@@ -144,7 +151,7 @@ def _rotate_plane(
         # interpolation consistent with rotating the un-normalised image.
         flat = (x - offset).reshape(1, -1, *sizes)
         grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
-        out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = F.grid_sample(flat, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
         out = out.reshape(x.shape) + offset
     if mask:
         out = apply_mask(out, spatial_dims, fill)
@@ -152,7 +159,13 @@ def _rotate_plane(
 
 
 def rotate(
-    x: torch.Tensor, angle: float, *, fill: Fill = 0.0, mask: bool = False, exact_rot90: bool = True
+    x: torch.Tensor,
+    angle: float,
+    *,
+    fill: Fill = 0.0,
+    mask: bool = False,
+    exact_rot90: bool = True,
+    interpolation: str = "bilinear",
 ) -> torch.Tensor:
     """Rotates 2D images counter-clockwise (as displayed) by ``angle`` degrees about their centre.
 
@@ -163,6 +176,8 @@ def rotate(
             the background in the tensor's own units, a scalar or one value per channel (dim -3).
         mask: restrict the images to their inscribed disc (before and after rotating).
         exact_rot90: set False to force interpolation even at multiples of 90 (for testing).
+        interpolation: ``'bilinear'`` (default), ``'bicubic'`` (sharper: less blur at 45 degrees) or
+            ``'nearest'``, as in ``F.grid_sample``.
 
     Returns:
         Tensor of the same shape and dtype.
@@ -174,7 +189,7 @@ def rotate(
         >>> rotate(torch.ones(1, 1, 8, 8), 45).shape
         torch.Size([1, 1, 8, 8])
     """
-    return _rotate_plane(x, angle, (0, 1), 2, fill, mask, exact_rot90)
+    return _rotate_plane(x, angle, (0, 1), 2, fill, mask, exact_rot90, interpolation)
 
 
 def rotate3d(
@@ -185,6 +200,7 @@ def rotate3d(
     fill: Fill = 0.0,
     mask: bool = False,
     exact_rot90: bool = True,
+    interpolation: str = "bilinear",
 ) -> torch.Tensor:
     """Rotates volumes by ``angle`` degrees about the ``axis`` through their centre.
 
@@ -196,6 +212,7 @@ def rotate3d(
         fill: background value outside the frame / ball (scalar or per channel, dim -4).
         mask: restrict the volumes to their inscribed ball (before and after rotating).
         exact_rot90: set False to force interpolation at multiples of 90.
+        interpolation: ``'bilinear'`` (trilinear, default) or ``'nearest'``.
 
     Returns:
         Tensor of the same shape and dtype.
@@ -207,7 +224,7 @@ def rotate3d(
     """
     if axis not in AXES_3D:
         raise ValueError(f"axis must be one of {', '.join(AXES_3D)}; got {axis!r}")
-    return _rotate_plane(x, angle, AXES_3D[axis], 3, fill, mask, exact_rot90)
+    return _rotate_plane(x, angle, AXES_3D[axis], 3, fill, mask, exact_rot90, interpolation)
 
 
 def flip(x: torch.Tensor, mode: str, spatial_dims: int = 2) -> torch.Tensor:
