@@ -338,7 +338,7 @@ def plot_results(results: Dict[str, Any], path: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     for label, runs in _by_label(results).items():
         angles = runs[0]["angles"]
         acc = np.array([r["rotation_acc"] for r in runs])
@@ -353,7 +353,7 @@ def plot_results(results: Dict[str, Any], path: str) -> str:
                  f"{len(budget['seeds'])} seed(s)", fontsize=10)
     ax.set_xticks(range(0, 361, 45))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: curves overlap at 0°
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
