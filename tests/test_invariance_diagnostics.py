@@ -4,8 +4,6 @@ its feature-distance measure is zero for an SRE network at a quarter turn and no
 import importlib.util
 import os
 
-import pytest
-
 from tests.data.fakes import write_fashion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
