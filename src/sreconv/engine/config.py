@@ -14,9 +14,11 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
+from sreconv.data.transforms import ROTATIONS
+
 OPTIMIZERS = ("sgd", "adamw", "adam")
 SCHEDULES = ("none", "cos", "step", "multi-step")
-TRAIN_ROTATIONS = ("any", "rot90")
+TRAIN_ROTATIONS = ROTATIONS  # the training pipelines' rotation augmentations
 AMP_MODES = ("none", "fp16", "bf16")
 
 
