@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from sreconv.cli import register_command
 
@@ -66,6 +66,13 @@ def _add_cam_options(p: argparse.ArgumentParser) -> None:
         help="class to explain (default: the prediction on the upright image)",
     )
     p.add_argument("--axis", default="z", choices=["x", "y", "z"], help="3D rotation axis (default z)")
+
+
+def _cam_options(args: argparse.Namespace, run, label: Optional[int]) -> Dict[str, Any]:
+    """Keyword arguments of ``cam_sweep`` / ``rotation_track`` given by the flags of :func:`_add_cam_options`."""
+    return dict(method=args.method, layer=args.layer, target=args.target, label=label,
+                class_names=run.label_names(), axis=args.axis, title=run.name,
+                multi_label=run.test_set().task.startswith("multi-label"))
 
 
 def _load_pair(args: argparse.Namespace):
@@ -129,22 +136,8 @@ def _cam(args: argparse.Namespace) -> int:
     x, y = _sample_for(runs, args.index)
     sweeps = []
     for run in runs:
-        sweeps.append(
-            cam_sweep(
-                run.model,
-                x,
-                args.angles,
-                method=args.method,
-                layer=args.layer,
-                target=args.target,
-                label=_label(y),
-                class_names=run.label_names(),
-                axis=args.axis,
-                title=run.name,
-                multi_label=run.test_set().task.startswith("multi-label"),
-                dtype=torch.float32 if args.float32 else torch.float64,
-            )
-        )
+        sweeps.append(cam_sweep(run.model, x, args.angles, **_cam_options(args, run, _label(y)),
+                                dtype=torch.float32 if args.float32 else torch.float64))
         print(sweeps[-1].table() + "\n")
     out = plot_cam_grid(sweeps, _default_out(args, f"cam_{args.index}.png"))
     print(f"CAM grid in {out}")
@@ -173,22 +166,7 @@ def _gif(args: argparse.Namespace) -> int:
     runs = _load_pair(args)
     x, y = _sample_for(runs, args.index)
     angles = [360.0 * k / args.frames for k in range(args.frames)]
-    tracks = [
-        rotation_track(
-            run.model,
-            x,
-            angles,
-            method=args.method,
-            layer=args.layer,
-            target=args.target,
-            label=_label(y),
-            class_names=run.label_names(),
-            axis=args.axis,
-            title=run.name,
-            multi_label=run.test_set().task.startswith("multi-label"),
-        )
-        for run in runs
-    ]
+    tracks = [rotation_track(run.model, x, angles, **_cam_options(args, run, _label(y))) for run in runs]
     out = render_gif(tracks, _default_out(args, f"rotation_{args.index}.gif"), duration_ms=args.duration)
     for t in tracks:
         correct = (
