@@ -34,12 +34,11 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -62,7 +61,7 @@ class Timer:
         return (time.perf_counter() - begin) * 1e3
 
 
-def _proc_status() -> Dict[str, int]:
+def _proc_status() -> dict[str, int]:
     values = {}
     with open("/proc/self/status") as handle:
         for line in handle:
@@ -72,7 +71,7 @@ def _proc_status() -> Dict[str, int]:
     return values
 
 
-def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> Optional[float]:
+def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:
     """Extra peak memory of one call in MiB, or ``None`` where it cannot be measured."""
     gc.collect()
     if device.type == "cuda":
@@ -103,11 +102,11 @@ def _malloc_trim() -> None:
         pass
 
 
-def measure(cands: Dict[str, Callable[[], object]], reps: int, warmup: int, device: torch.device,
-            memory: bool) -> Dict[str, Dict[str, Optional[float]]]:
+def measure(cands: dict[str, Callable[[], object]], reps: int, warmup: int, device: torch.device,
+            memory: bool) -> dict[str, dict[str, float | None]]:
     """Interleaved medians (and peak memory) of several candidates."""
     timer = Timer(device)
-    times: Dict[str, List[float]] = {name: [] for name in cands}
+    times: dict[str, list[float]] = {name: [] for name in cands}
     for rep in range(warmup + reps):
         # rotate the order so that no candidate always runs right after the same neighbour
         names = list(cands)
@@ -146,7 +145,8 @@ def import_official(path: str):
 
 def import_e2cnn():
     try:
-        from e2cnn import gspaces, nn as enn
+        from e2cnn import gspaces
+        from e2cnn import nn as enn
 
         return gspaces, enn
     except Exception:
@@ -193,7 +193,7 @@ def _run_fn(module: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], objec
     return run
 
 
-def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device, impls: List[str]):
+def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device, impls: list[str]):
     from sreconv.nn import SREConv2d, SREConv3d
 
     sre = {2: SREConv2d, 3: SREConv3d}[dim]
@@ -210,7 +210,7 @@ def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device, i
     return {name: m.to(device) for name, m in cands.items()}
 
 
-def bench_layers(args, official, e2cnn, device) -> List[dict]:
+def bench_layers(args, official, e2cnn, device) -> list[dict]:
     rows = []
     impls = ["auto", "dense", "ring"]
     for dim in args.dims:
@@ -233,7 +233,7 @@ def bench_layers(args, official, e2cnn, device) -> List[dict]:
     return rows
 
 
-def bench_models(args, official, device) -> List[dict]:
+def bench_models(args, official, device) -> list[dict]:
     try:
         from sreconv import create_model
         from sreconv.nn.conv import _SREConvNd
@@ -251,7 +251,7 @@ def bench_models(args, official, device) -> List[dict]:
                     module.impl = impl
             return model
         builders[f"sre_resnet18_{impl}"] = build
-    builders["resnet18"] = lambda: create_model("resnet18", num_classes=10, in_channels=3)
+    builders["plain_resnet18"] = lambda: create_model("plain_resnet18", num_classes=10, in_channels=3)
     if official is not None:
         builders["official_sre_resnet18"] = lambda: official.sre_resnet18(
             num_classes=10, sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True)
@@ -289,7 +289,7 @@ def bench_models(args, official, device) -> List[dict]:
 
 
 # ------------------------------------------------------------------------------------------------ output
-def _fmt(value: Optional[float], digits: int = 1) -> str:
+def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -310,7 +310,7 @@ def print_row(row: dict, flush: bool = False) -> None:
         print(f"model B={row['batch']} {row['size']}px {row['mode']:<5s} | {' '.join(parts)}", flush=flush)
 
 
-def markdown(rows: List[dict]) -> str:
+def markdown(rows: list[dict]) -> str:
     """The layer rows as a markdown table (ratios against nn.ConvNd and the official layer)."""
     lines = []
     layer_rows = [r for r in rows if r["section"] == "layer"]

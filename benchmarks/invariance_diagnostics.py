@@ -22,16 +22,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import torch
 
 from sreconv.data import normalized_fill, rotate
-from sreconv.engine import compare
 from sreconv.engine.config import TrainConfig
 from sreconv.engine.evaluate import predict_views
 from sreconv.engine.runner import seed_everything
 from sreconv.engine.train import fit
+from sreconv_bench import compare
 
 
 def _pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +49,7 @@ def invariance_error(model: torch.nn.Module, images: torch.Tensor, angle: float,
     return float(((rotated - f).norm(dim=1) / (f - f.roll(1, 0)).norm(dim=1)).median())
 
 
-def accuracy_views(fill: float) -> Dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+def accuracy_views(fill: float) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     def there_and_back(mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda x: rotate(rotate(x, 45, fill=fill, interpolation=mode), -45, fill=fill, interpolation=mode)
 
@@ -62,7 +62,7 @@ def accuracy_views(fill: float) -> Dict[str, Callable[[torch.Tensor], torch.Tens
     }
 
 
-def diagnose(label: str, args: argparse.Namespace) -> Dict[str, float]:
+def diagnose(label: str, args: argparse.Namespace) -> dict[str, float]:
     entry = compare._entry(label)
     train, test, _ = compare._datasets(args, entry.rotation_aug)
     seed_everything(args.seed)
@@ -88,7 +88,7 @@ def diagnose(label: str, args: argparse.Namespace) -> Dict[str, float]:
     return out
 
 
-def main(argv: List[str]) -> None:
+def main(argv: list[str]) -> None:
     parser = compare.build_compare_parser(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.set_defaults(models=["sre_gauss", "sre_gauss_rotaug", "cnn"])
     parser.add_argument("--seed", type=int, default=0)

@@ -32,14 +32,18 @@ def test_check_3d(capsys):
 def test_check_checkpoint_files(tmp_path, capsys):
     model = sre_resnet18(num_classes=3, inplanes=4, in_channels=1, sre_conv_size=[5, 5, 3, 3])
     torch.save(model, tmp_path / "model.pt")
-    assert main(["check", str(tmp_path / "model.pt"), "--size", "11", "--quiet"]) == 0
+    with pytest.raises(SystemExit) as exc:  # a pickled model needs code to load: refused unless trusted
+        main(["check", str(tmp_path / "model.pt"), "--size", "11", "--quiet"])
+    assert exc.value.code == 2
+    assert "needs arbitrary code to load" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / "model.pt"), "--size", "11", "--quiet", "--trust-checkpoint"]) == 0
     ckpt = {"state_dict": model.state_dict(), "model_name": "sre_resnet18",
             "model_kwargs": {"num_classes": 3, "inplanes": 4, "in_channels": 1, "sre_conv_size": [5, 5, 3, 3]}}
     torch.save(ckpt, tmp_path / "ckpt.pt")
     assert main(["check", str(tmp_path / "ckpt.pt"), "--size", "11", "--quiet"]) == 0
     broken = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.AdaptiveAvgPool2d(1))
     torch.save(broken, tmp_path / "broken.pt")
-    assert main(["check", str(tmp_path / "broken.pt"), "--input-shape", "1", "10", "10"]) == 1
+    assert main(["check", str(tmp_path / "broken.pt"), "--input-shape", "1", "10", "10", "--trust-checkpoint"]) == 1
     assert "first layer breaking" in capsys.readouterr().out
 
 

@@ -23,7 +23,7 @@ def test_finds_the_offending_layer_in_a_broken_model():
     report = check_equivariance(model, (3, 16, 16))
     assert not report.passed
     assert report.first_broken == "layer3.1.conv1"
-    assert all(layer.error < 1e-12 for layer in report.layers[: [l.name for l in report.layers].index(
+    assert all(layer.error < 1e-12 for layer in report.layers[: [layer.name for layer in report.layers].index(
         "layer3.1.conv1")])
     assert "layer3.1.conv1" in report.summary()
 
@@ -51,7 +51,7 @@ def test_flatten_linear_is_named():
     net = nn.Sequential(SREConv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 7 * 7, 3))
     report = check_equivariance(net, (1, 7, 7))
     assert report.first_broken == "1"
-    assert [l.kind for l in report.layers[:3]] == ["equivariant", "invariant", "invariant"]
+    assert [layer.kind for layer in report.layers[:3]] == ["equivariant", "invariant", "invariant"]
 
 
 def test_train_mode_and_float32_and_model_untouched():

@@ -40,6 +40,6 @@ def test_invariance_error_is_zero_at_quarter_turns_for_sre_only():
     images = torch.rand(6, 1, 12, 12)
     kwargs = dict(num_classes=3, in_channels=1, inplanes=4)
     sre = create_model("sre_resnet18", skip_first_maxpool=True, sre_conv_size=3, **kwargs).eval()
-    cnn = create_model("resnet18", **kwargs).eval()
+    cnn = create_model("plain_resnet18", **kwargs).eval()
     assert script.invariance_error(sre, images, 90, fill=0.0) < 1e-5
     assert script.invariance_error(cnn, images, 90, fill=0.0) > 0.05

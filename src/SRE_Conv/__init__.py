@@ -17,14 +17,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import TypeAlias
 
 import torch
 
 from sreconv.nn import conv as _conv
 from sreconv.nn.conv import OFFICIAL_MASK_KEY
 
-_IntOrTuple = Union[int, Tuple[int, ...]]
+_IntOrTuple: TypeAlias = int | tuple[int, ...]
 
 
 class _OfficialLayout:
@@ -49,20 +49,20 @@ def _official_conv(base: type) -> type:
             out_channels: int,
             kernel_size: _IntOrTuple,
             stride: _IntOrTuple = 1,
-            padding: Union[str, _IntOrTuple] = 0,
+            padding: str | _IntOrTuple = 0,
             dilation: _IntOrTuple = 1,
             transposed: bool = False,
             groups: int = 1,
             bias: bool = True,
             padding_mode: str = "zeros",
-            sre_k: Optional[int] = None,
+            sre_k: int | None = None,
             inference_accelerate: bool = True,
-            device: Optional[torch.device] = None,
-            dtype: Optional[torch.dtype] = None,
+            device: torch.device | None = None,
+            dtype: torch.dtype | None = None,
             *,
             force_circular: bool = True,
             ring_basis: str = "hard",
-            gaussian_sigma: Optional[float] = None,
+            gaussian_sigma: float | None = None,
         ) -> None:
             if transposed:
                 raise ValueError(
@@ -98,14 +98,14 @@ def _official_conv_transpose(base: type) -> type:
             bias: bool = True,
             dilation: _IntOrTuple = 1,
             padding_mode: str = "zeros",
-            sre_k: Optional[int] = None,
+            sre_k: int | None = None,
             inference_accelerate: bool = True,
-            device: Optional[torch.device] = None,
-            dtype: Optional[torch.dtype] = None,
+            device: torch.device | None = None,
+            dtype: torch.dtype | None = None,
             *,
             force_circular: bool = True,
             ring_basis: str = "hard",
-            gaussian_sigma: Optional[float] = None,
+            gaussian_sigma: float | None = None,
         ) -> None:
             self.inference_accelerate = bool(inference_accelerate)
             super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups,

@@ -4,6 +4,8 @@ Du et al., "SRE-Conv: Symmetric Rotation Equivariant Convolution for Biomedical 
 ISBI 2025, arXiv:2501.09753.
 """
 
+from .equivariance import check_equivariance
+from .models import convert_to_sre, create_model, list_models
 from .nn import (
     SREConv1d,
     SREConv2d,
@@ -13,9 +15,6 @@ from .nn import (
     SREConvTranspose3d,
     export_to_conv,
 )
-
-from .equivariance import check_equivariance
-from .models import convert_to_sre, create_model, list_models
 
 __version__ = "0.1.0"
 

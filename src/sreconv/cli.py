@@ -30,8 +30,9 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 __all__ = ["register_command", "main", "build_parser", "COMMAND_MODULES"]
 
@@ -39,19 +40,19 @@ __all__ = ["register_command", "main", "build_parser", "COMMAND_MODULES"]
 @dataclass
 class _Command:
     func: Callable[[argparse.Namespace], int]
-    add_arguments: Optional[Callable[[argparse.ArgumentParser], None]]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None
     help: str
 
 
-_COMMANDS: Dict[str, _Command] = {}
+_COMMANDS: dict[str, _Command] = {}
 
 #: Modules imported before parsing so that they can register their subcommands.
-COMMAND_MODULES: List[str] = ["sreconv.train", "sreconv.evaluate", "sreconv.cli_commands",
-                              "sreconv.engine.commands", "sreconv.viz.commands", "sreconv.engine.compare"]
+COMMAND_MODULES: list[str] = ["sreconv.train", "sreconv.evaluate", "sreconv.cli_commands",
+                              "sreconv.engine.commands", "sreconv.viz.commands", "sreconv_bench.compare"]
 
 
 def register_command(name: str, func: Callable[[argparse.Namespace], int],
-                     add_arguments: Optional[Callable[[argparse.ArgumentParser], None]] = None,
+                     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
                      help: str = "", overwrite: bool = False) -> None:
     """Adds the subcommand ``sreconv NAME``.
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sreconv`` console script; returns the exit status."""
     _load_command_modules()
     parser = build_parser()
@@ -124,8 +125,8 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _parse_kwargs(pairs: Sequence[str]) -> Dict[str, Any]:
-    kwargs: Dict[str, Any] = {}
+def _parse_kwargs(pairs: Sequence[str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
             raise UsageError(f"check: --kw expects KEY=VALUE, got {pair!r}")
@@ -134,9 +135,9 @@ def _parse_kwargs(pairs: Sequence[str]) -> Dict[str, Any]:
     return kwargs
 
 
-def _infer_kwargs(state_dict: Dict[str, Any], name: str) -> Dict[str, Any]:
+def _infer_kwargs(state_dict: dict[str, Any], name: str) -> dict[str, Any]:
     """num_classes, in_channels, width, kernel sizes and rings read off an (official or sreconv) state_dict."""
-    kwargs: Dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
     if "fc.weight" in state_dict:
         kwargs["num_classes"] = int(state_dict["fc.weight"].shape[0])
     three_d = "r3d" in name
@@ -164,10 +165,14 @@ def _infer_kwargs(state_dict: Dict[str, Any], name: str) -> Dict[str, Any]:
 
 
 def _load_target(args: argparse.Namespace):
-    from .models.registry import create_model, list_models
+    from .models.registry import create_model, list_models, model_info
 
     kwargs = _parse_kwargs(args.kw)
-    if args.target in list_models():
+    try:
+        registered = model_info(args.target).name
+    except ValueError:
+        registered = None
+    if registered is not None:
         try:
             return create_model(args.target, **kwargs), args.target
         except (ValueError, TypeError) as exc:
@@ -175,10 +180,14 @@ def _load_target(args: argparse.Namespace):
     if not os.path.exists(args.target):
         raise UsageError(f"check: {args.target!r} is neither a registered model nor a file. "
                          f"Models: {', '.join(list_models())}")
-    import torch
     import torch.nn as nn
 
-    checkpoint = torch.load(args.target, map_location="cpu", weights_only=False)
+    from .serialization import load
+
+    try:
+        checkpoint = load(args.target, trusted=args.trust_checkpoint)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"check: {exc}") from None
     if isinstance(checkpoint, nn.Module):
         return checkpoint, args.target
     if not isinstance(checkpoint, dict):
@@ -226,9 +235,13 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="registered model name (see 'sreconv models') or a checkpoint file (.pt): a pickled "
+    parser.add_argument("target", help="registered model name (see 'sreconv models') or a checkpoint file (.pt): "
+                                       "a pickled "
                                        "model, a state_dict, or {'state_dict': ...} as saved by the official main.py")
     parser.add_argument("--model", help="registry name of the checkpoint's model when the file does not say")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow a checkpoint that needs arbitrary code to load (a pickled model); only for "
+                             "files you trust")
     parser.add_argument("--kw", action="append", default=[], metavar="KEY=VALUE",
                         help="model argument (JSON value), e.g. --kw num_classes=9 --kw 'sre_conv_size=[9,9,5,5]'")
     parser.add_argument("--input-shape", type=int, nargs="+", metavar="N",

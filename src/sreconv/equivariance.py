@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -60,7 +61,7 @@ class LayerDeviation:
     kind: str
     error: float
     worst_element: str
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
 
 
 @dataclass
@@ -79,33 +80,33 @@ class EquivarianceReport:
     """
 
     group: str
-    input_shape: Tuple[int, ...]
+    input_shape: tuple[int, ...]
     tol: float
     output_error: float
     output_kind: str
-    per_element: Dict[str, float]
-    layers: List[LayerDeviation] = field(default_factory=list)
-    first_broken: Optional[str] = None
+    per_element: dict[str, float]
+    layers: list[LayerDeviation] = field(default_factory=list)
+    first_broken: str | None = None
 
     @property
     def passed(self) -> bool:
         """Whether the output deviation is within ``tol``."""
         return self.output_error <= self.tol
 
-    def broken_layers(self) -> List[LayerDeviation]:
+    def broken_layers(self) -> list[LayerDeviation]:
         return [layer for layer in self.layers if layer.error > self.tol]
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dict."""
         return {
             "group": self.group, "input_shape": list(self.input_shape), "tol": self.tol,
             "output_error": self.output_error, "output_kind": self.output_kind, "passed": self.passed,
             "first_broken": self.first_broken, "per_element": self.per_element,
-            "layers": [dict(name=l.name, type=l.type, kind=l.kind, error=l.error, worst_element=l.worst_element,
-                            shape=list(l.shape)) for l in self.layers],
+            "layers": [dict(name=rec.name, type=rec.type, kind=rec.kind, error=rec.error,
+                            worst_element=rec.worst_element, shape=list(rec.shape)) for rec in self.layers],
         }
 
-    def summary(self, max_layers: Optional[int] = 30) -> str:
+    def summary(self, max_layers: int | None = 30) -> str:
         """Human-readable table: output verdict, first broken layer, then the per-layer deviations."""
         verdict = "PASS" if self.passed else "FAIL"
         lines = [
@@ -113,7 +114,7 @@ class EquivarianceReport:
             f"max relative deviation {self.output_error:.3e} (tol {self.tol:.1e}), input {tuple(self.input_shape)}",
         ]
         if self.first_broken is not None:
-            first = next(l for l in self.layers if l.name == self.first_broken)
+            first = next(rec for rec in self.layers if rec.name == self.first_broken)
             lines.append(f"first layer breaking {first.kind}: {first.name or '<model>'} ({first.type}), "
                          f"deviation {first.error:.3e} under {first.worst_element}")
         else:
@@ -121,11 +122,11 @@ class EquivarianceReport:
         if max_layers == 0:
             return "\n".join(lines)
         shown = self.layers if max_layers is None else self.layers[:max_layers]
-        width = max([len(l.name) for l in shown] + [7])
+        width = max([len(rec.name) for rec in shown] + [7])
         lines.append(f"{'layer':<{width}}  {'type':<22} {'kind':<12} {'deviation':>10}")
-        for l in shown:
-            flag = "  <-- first broken" if l.name == self.first_broken else ""
-            lines.append(f"{l.name or '<model>':<{width}}  {l.type:<22} {l.kind:<12} {l.error:>10.3e}{flag}")
+        for rec in shown:
+            flag = "  <-- first broken" if rec.name == self.first_broken else ""
+            lines.append(f"{rec.name or '<model>':<{width}}  {rec.type:<22} {rec.kind:<12} {rec.error:>10.3e}{flag}")
         if max_layers is not None and len(self.layers) > max_layers:
             lines.append(f"... {len(self.layers) - max_layers} more layers (use max_layers=None)")
         return "\n".join(lines)
@@ -134,7 +135,7 @@ class EquivarianceReport:
         return self.summary()
 
 
-def _first_tensor(value: Any) -> Optional[torch.Tensor]:
+def _first_tensor(value: Any) -> torch.Tensor | None:
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):
@@ -150,7 +151,7 @@ def _first_tensor(value: Any) -> Optional[torch.Tensor]:
     return None
 
 
-def _model_spatial_dims(model: nn.Module) -> Optional[int]:
+def _model_spatial_dims(model: nn.Module) -> int | None:
     """Spatial dims of the first convolution/pooling found in ``model`` (``None`` if there is none)."""
     for module in model.modules():
         dims = getattr(module, "_spatial_dims", None) or getattr(module, "spatial_dims", None)
@@ -176,14 +177,14 @@ def _deviation(actual: torch.Tensor, expected: torch.Tensor) -> float:
 def check_equivariance(
     model: nn.Module,
     input_shape: Sequence[int],
-    group: Optional[str] = None,
+    group: str | None = None,
     *,
-    dtype: Optional[torch.dtype] = torch.float64,
-    device: Optional[torch.device] = None,
+    dtype: torch.dtype | None = torch.float64,
+    device: torch.device | None = None,
     train: bool = False,
-    tol: Optional[float] = None,
+    tol: float | None = None,
     seed: int = 0,
-    input: Optional[torch.Tensor] = None,
+    input: torch.Tensor | None = None,
     copy_model: bool = True,
 ) -> EquivarianceReport:
     """Checks a model's equivariance/invariance under the grid group, layer by layer.
@@ -251,11 +252,11 @@ def check_equivariance(
         x = torch.randn(shape, generator=generator, dtype=dtype).to(device)
 
     names = {m: n for n, m in net.named_modules()}
-    reference: List[Tuple[str, str, Optional[torch.Tensor]]] = []
-    errors: List[float] = []
-    worst: List[str] = []
+    reference: list[tuple[str, str, torch.Tensor | None]] = []
+    errors: list[float] = []
+    worst: list[str] = []
     state = {"mode": "record", "g": None, "i": 0}
-    calls: Dict[str, int] = {}
+    calls: dict[str, int] = {}
 
     def hook(module: nn.Module, args: Any, output: Any) -> None:
         out = _first_tensor(output)
@@ -285,7 +286,7 @@ def check_equivariance(
             worst[i] = g.name
 
     handles = [m.register_forward_hook(hook) for m in net.modules()]
-    per_element: Dict[str, float] = {}
+    per_element: dict[str, float] = {}
     try:
         with torch.no_grad():
             state["mode"] = "record"
@@ -311,7 +312,7 @@ def check_equivariance(
         for i, (name, typ, ref) in enumerate(reference)
     ]
     output_error = max(per_element.values()) if per_element else 0.0
-    first = next((l.name for l in layers if l.error > tol), None)
+    first = next((rec.name for rec in layers if rec.error > tol), None)
     kind = "equivariant" if ref_out.dim() == x.dim() else "invariant"
     return EquivarianceReport(group, tuple(x.shape), float(tol), float(output_error), kind, per_element, layers,
                               first)

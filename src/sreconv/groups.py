@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import List, Tuple
 
 import torch
 
@@ -38,8 +37,8 @@ class GridSymmetry:
         flips: whether each position is flipped after permuting.
     """
 
-    perm: Tuple[int, ...]
-    flips: Tuple[bool, ...]
+    perm: tuple[int, ...]
+    flips: tuple[bool, ...]
 
     @property
     def ndim(self) -> int:
@@ -68,7 +67,7 @@ class GridSymmetry:
         dims = [lead + i for i, f in enumerate(self.flips) if f]
         return out.flip(dims) if dims else out
 
-    def inverse(self) -> "GridSymmetry":
+    def inverse(self) -> GridSymmetry:
         """The symmetry that undoes this one."""
         inv = [0] * self.ndim
         for position, axis in enumerate(self.perm):
@@ -80,7 +79,7 @@ class GridSymmetry:
         return self.perm == tuple(range(self.ndim)) and not any(self.flips)
 
 
-def grid_symmetries(ndim: int) -> List[GridSymmetry]:
+def grid_symmetries(ndim: int) -> list[GridSymmetry]:
     """All ``2^n n!`` signed permutations of ``ndim`` axes, identity first (2, 8 or 48 elements).
 
     Example:
@@ -96,7 +95,7 @@ def grid_symmetries(ndim: int) -> List[GridSymmetry]:
     ]
 
 
-def group_elements(group: str) -> List[GridSymmetry]:
+def group_elements(group: str) -> list[GridSymmetry]:
     """Elements of a named group: ``'flip'`` (1D), ``'d4'`` (2D) or ``'cube'`` (3D)."""
     if group not in GROUPS:
         raise ValueError(f"group must be one of {', '.join(map(repr, GROUPS))}, got {group!r}")

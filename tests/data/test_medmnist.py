@@ -1,11 +1,10 @@
 import os
 import zipfile
 
+import medmnist
 import numpy as np
 import pytest
 import torch
-
-medmnist = pytest.importorskip("medmnist")
 
 from sreconv.data import CorruptDatasetError, DatasetNotFoundError, build_dataset
 from sreconv.data.medmnist import FLAGS_2D, FLAGS_3D, MedMNISTDataset

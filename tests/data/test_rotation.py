@@ -174,7 +174,8 @@ def test_rotate3d_arbitrary_angle_is_2d_rotation_of_slices(axis):
     # Move the rotation plane to the last two dims, keeping "first toward second" orientation.
     a, b = PLANES[axis]
     other = ({-3, -2, -1} - {a, b}).pop()
-    perm = lambda t: t.movedim(other, -3) if axis != "y" else t.permute(0, 1, 3, 2, 4)
+    def perm(t):
+        return t.movedim(other, -3) if axis != "y" else t.permute(0, 1, 3, 2, 4)
     expected = rotate(perm(v), 37.0, fill=0.25)
     torch.testing.assert_close(perm(out), expected)
 

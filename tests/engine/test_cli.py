@@ -69,8 +69,9 @@ def test_train_writes_outputs_and_eval_reads_them(tmp_path, capsys):
 
 
 def test_config_file_and_flag_precedence(tmp_path):
-    from sreconv.engine.cli import build_train_parser, resolve_train_config
     import argparse
+
+    from sreconv.engine.cli import build_train_parser, resolve_train_config
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 7\nlr: 0.5\nsre-conv-size-list: [5, 5, 3, 3]\n")
@@ -88,6 +89,7 @@ def test_config_file_and_flag_precedence(tmp_path):
 def test_seed_readme_commands_parse():
     """The official README's two commands, with `python main.py` replaced by `sreconv train`."""
     import argparse
+
     from sreconv.engine.cli import build_train_parser, resolve_train_config
 
     parser = build_train_parser(argparse.ArgumentParser())
@@ -162,9 +164,10 @@ def test_bad_inputs_one_line_error(argv, message, capsys):
 
 @pytest.mark.parametrize("rotation, expected", [(None, None), ("any", "RandomRotation"), ("rot90", "RandomRot90")])
 def test_train_rot_reaches_the_training_pipeline(rotation, expected):
+    import argparse
+
     from sreconv.engine.cli import build_train_parser, resolve_train_config
     from sreconv.engine.runner import build_datasets
-    import argparse
 
     argv = ["--dataset", "mnist5k", "--limit-train", "8"] + (["--train-rot", rotation] if rotation else [])
     config = resolve_train_config(build_train_parser(argparse.ArgumentParser()).parse_args(argv))
@@ -201,8 +204,9 @@ def test_wrong_channel_count(tmp_path, capsys):
     assert main(["eval", "--out", str(out), "--no-res-keep-conv1", "--no-eval-rot", "--no-eval-flip"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not fit" in err
-    from sreconv.engine import evaluate
     from torch.utils.data import TensorDataset
+
+    from sreconv.engine import evaluate
     from sreconv.models.registry import create_model
 
     model = create_model("sre_resnet18", num_classes=2, in_channels=1, inplanes=4, sre_conv_size=3)

@@ -8,8 +8,9 @@ import torch.nn as nn
 from torch.utils.data import TensorDataset
 
 from sreconv.engine import TrainConfig, fit
-from sreconv.engine.checkpoint import atomic_save, load_checkpoint, model_state_from
+from sreconv.engine.checkpoint import atomic_save, load_checkpoint
 from sreconv.engine.train import lr_factor
+from sreconv.serialization import model_state
 
 
 def _data(n=48):
@@ -30,7 +31,7 @@ def test_fit_on_any_dataset_learns_and_writes(tmp_path):
     assert result["best_path"] and os.path.isfile(result["best_path"])
     ckpt = load_checkpoint(result["last_path"])
     assert ckpt["epoch"] == 4 and {"model", "optimizer", "scheduler", "rng", "config"} <= set(ckpt)
-    assert torch.equal(model_state_from(ckpt)["1.weight"], model[1].weight)
+    assert torch.equal(model_state(ckpt)["1.weight"], model[1].weight)
 
 
 def test_multilabel_task_uses_bce(tmp_path):

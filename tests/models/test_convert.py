@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sreconv.models import convert_to_SRE_conv, convert_to_sre
-from sreconv.models.downsample import SymmetricPool
+from sreconv.models import convert_to_sre, convert_to_SRE_conv
 from sreconv.nn import SREConv2d, SREConv3d
+from sreconv.nn.pooling import SymmetricPool
 
 from ._util import max_invariance_error
 

@@ -6,14 +6,14 @@ from sreconv.models import (
     SREBasicBlock,
     SREBasicBlock3d,
     SREBottleneck,
-    r3d_18,
-    resnet18,
+    plain_r3d_18,
+    plain_resnet18,
     sre_r3d_18,
     sre_resnet18,
     sre_resnet34,
     sre_resnet50,
 )
-from sreconv.models.downsample import SymmetricAvgPool2d
+from sreconv.nn.pooling import SymmetricAvgPool2d
 
 from ._util import max_equivariance_error, max_invariance_error
 
@@ -27,8 +27,8 @@ def test_parameter_counts_match_official():
     assert n_params(sre_resnet18(sre_conv_size=[9, 9, 5, 5], num_classes=9, skip_first_maxpool=True)) == 3996105
     assert n_params(sre_r3d_18()) == 2828432  # official default: k=3, 400 classes
     assert abs(n_params(sre_r3d_18(sre_conv_size=5, num_classes=11)) - 3.85e6) < 0.01e6
-    assert abs(n_params(resnet18(num_classes=9)) - 11.2e6) < 0.05e6
-    assert abs(n_params(r3d_18(num_classes=11)) - 33.2e6) < 0.05e6
+    assert abs(n_params(plain_resnet18(num_classes=9)) - 11.2e6) < 0.05e6
+    assert abs(n_params(plain_r3d_18(num_classes=11)) - 33.2e6) < 0.05e6
 
 
 def test_in_channels_respected_and_checked():
@@ -150,5 +150,5 @@ def test_block3d_train_mode_equivariance():
 
 
 def test_plain_baselines_are_not_invariant():
-    model = resnet18(num_classes=5, inplanes=8).double().eval()
+    model = plain_resnet18(num_classes=5, inplanes=8).double().eval()
     assert max_invariance_error(model, torch.randn(1, 3, 28, 28, dtype=torch.float64), "d4") > 1e-4

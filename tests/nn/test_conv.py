@@ -27,7 +27,8 @@ def assert_equivariant(layer, x, group, atol=ATOL):
     """f(g x) == g f(x) for every g in the group, in float64."""
     y = layer(x)
     for g in group:
-        torch.testing.assert_close(layer(g.apply(x)), g.apply(y), atol=atol, rtol=0, msg=lambda m: f"{g.name}: {m}")
+        torch.testing.assert_close(layer(g.apply(x)), g.apply(y), atol=atol, rtol=0,
+                                   msg=lambda m, g=g: f"{g.name}: {m}")
 
 
 def randomize(layer):

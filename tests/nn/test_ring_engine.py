@@ -13,8 +13,8 @@ from sreconv.nn import (
     SREConv2d,
     SREConv3d,
     SREConvTranspose2d,
-    hard_ring_basis,
     gaussian_ring_basis,
+    hard_ring_basis,
     sre_conv,
 )
 from sreconv.nn.ring_conv import IMPLS, build_ring_plan, modelled_costs, ring_conv
@@ -45,7 +45,7 @@ def assert_same_forward_and_grads(dense, ring, x):
     params_r = [x, ring.weight] + ([ring.bias] if ring.bias is not None else [])
     for name, gd, gr in zip(["input", "weight", "bias"], torch.autograd.grad(y_dense, params_d, grad),
                             torch.autograd.grad(y_ring, params_r, grad)):
-        torch.testing.assert_close(gr, gd, atol=ATOL, rtol=0, msg=lambda m: f"grad {name}: {m}")
+        torch.testing.assert_close(gr, gd, atol=ATOL, rtol=0, msg=lambda m, name=name: f"grad {name}: {m}")
 
 
 class TestPlan:

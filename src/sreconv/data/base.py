@@ -9,7 +9,7 @@ multi-label task.
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,17 +59,17 @@ class ImageDataset(Dataset):
         label_names: Sequence[str],
         n_channels: int,
         spatial_dims: int,
-        image_size: Tuple[int, ...],
+        image_size: tuple[int, ...],
         labels: np.ndarray,
         as_rgb: bool = False,
-        transform: Optional[Transform] = None,
+        transform: Transform | None = None,
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
         self.name = name
         self.split = check_split(split)
         self.task = task
-        self.label_names: List[str] = list(label_names)
+        self.label_names: list[str] = list(label_names)
         self._source_channels = n_channels
         # Converting gray to RGB lets ImageNet-style 3-channel models run unchanged; RGB data are untouched.
         self.as_rgb = as_rgb
@@ -100,7 +100,7 @@ class ImageDataset(Dataset):
             return torch.as_tensor(self.labels[index], dtype=torch.float32)
         return torch.tensor(int(self.labels[index]), dtype=torch.long)
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         image = self._raw_image(int(index) % len(self))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from typing import List, Optional
 
 import numpy as np
 
@@ -83,7 +82,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _find(dirs: List[str], stem: str) -> str:
+def _find(dirs: list[str], stem: str) -> str:
     for folder in dirs:
         for name in (stem + ".gz", stem):
             path = os.path.join(folder, name)
@@ -96,7 +95,7 @@ def _find(dirs: List[str], stem: str) -> str:
     )
 
 
-def load_fashion_mnist_arrays(data_root: Optional[str], prefix: str):
+def load_fashion_mnist_arrays(data_root: str | None, prefix: str):
     """Reads ``<prefix>-images-idx3-ubyte[.gz]`` and ``<prefix>-labels-idx1-ubyte[.gz]``.
 
     Args:
@@ -141,9 +140,9 @@ class FashionMNISTDataset(ArrayDataset):
     def __init__(
         self,
         split: str,
-        data_root: Optional[str] = None,
+        data_root: str | None = None,
         as_rgb: bool = False,
-        transform: Optional[Transform] = None,
+        transform: Transform | None = None,
         val_fraction: float = DEFAULT_VAL_FRACTION,
         seed: int = 0,
     ) -> None:

@@ -13,7 +13,6 @@ Class indices come from the sorted class folder names of ``train`` (or of the po
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ TEST_FRACTION = 0.2
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
-def _scan(directory: str, class_to_idx=None) -> Tuple[List[Tuple[str, int]], List[str]]:
+def _scan(directory: str, class_to_idx=None) -> tuple[list[tuple[str, int]], list[str]]:
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
@@ -52,7 +51,7 @@ def _scan(directory: str, class_to_idx=None) -> Tuple[List[Tuple[str, int]], Lis
         ) from err
 
 
-def _load_pil(path: str, mode: Optional[str], size: Optional[int]):
+def _load_pil(path: str, mode: str | None, size: int | None):
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -93,7 +92,7 @@ class ImageFolderDataset(ImageDataset):
         data_root: str,
         size: int = 28,
         as_rgb: bool = False,
-        transform: Optional[Transform] = None,
+        transform: Transform | None = None,
         val_fraction: float = DEFAULT_VAL_FRACTION,
         seed: int = 0,
     ) -> None:

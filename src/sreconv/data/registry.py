@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 from .base import ImageDataset, Transform, check_split
 from .medmnist import FLAGS_2D, FLAGS_3D
 
@@ -13,7 +11,7 @@ FOLDER = "folder"
 _OTHERS = (MNIST5K, FASHION_MNIST, FOLDER)
 
 
-def list_datasets() -> List[str]:
+def list_datasets() -> list[str]:
     """Names accepted by :func:`build_dataset`: the 12 2D and 6 3D MedMNIST flags, then the others.
 
     Example:
@@ -27,12 +25,12 @@ def list_datasets() -> List[str]:
 def build_dataset(
     name: str,
     split: str,
-    data_root: Optional[str] = None,
+    data_root: str | None = None,
     size: int = 28,
     as_rgb: bool = False,
-    transform: Optional[Transform] = None,
+    transform: Transform | None = None,
     download: bool = False,
-    val_fraction: Optional[float] = None,
+    val_fraction: float | None = None,
     seed: int = 0,
 ) -> ImageDataset:
     """Builds one split of a dataset with the uniform ``(image, label)`` interface.

@@ -26,13 +26,14 @@ Nothing here mutates a dataset: use the functions on batches, or wrap a dataset 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import TypeAlias
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-Fill = Union[float, Sequence[float]]
+Fill: TypeAlias = float | Sequence[float]
 
 AXES_3D = {"z": (1, 2), "y": (0, 2), "x": (0, 1)}
 FLIPS_2D = ("none", "horizontal", "vertical")
@@ -41,7 +42,7 @@ INTERPOLATIONS_2D = ("bilinear", "bicubic", "nearest")
 INTERPOLATIONS_3D = ("bilinear", "nearest")  # grid_sample has no bicubic mode for volumes
 
 
-def quarter_turns(angle: float) -> Optional[int]:
+def quarter_turns(angle: float) -> int | None:
     """``k`` in 0..3 when ``angle`` (degrees) is a multiple of 90, else None.
 
     Example:
@@ -110,7 +111,7 @@ def apply_mask(x: torch.Tensor, spatial_dims: int, fill: Fill = 0.0) -> torch.Te
 def _rotate_plane(
     x: torch.Tensor,
     angle: float,
-    plane: Tuple[int, int],
+    plane: tuple[int, int],
     spatial_dims: int,
     fill: Fill,
     mask: bool,
@@ -248,7 +249,7 @@ def apply_view(
     x: torch.Tensor,
     *,
     angle: float = 0.0,
-    axis: Optional[str] = None,
+    axis: str | None = None,
     flip_mode: str = "none",
     fill: Fill = 0.0,
     mask: bool = False,
@@ -303,7 +304,7 @@ class RotatedView(Dataset):
         dataset: Dataset,
         angle: float = 0.0,
         *,
-        axis: Optional[str] = None,
+        axis: str | None = None,
         flip_mode: str = "none",
         fill: Fill = 0.0,
         mask: bool = False,

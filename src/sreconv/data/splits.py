@@ -8,12 +8,12 @@ index sets that together cover the pool.
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: int = 0) -> List[np.ndarray]:
+def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: int = 0) -> list[np.ndarray]:
     """Splits indices ``0..N-1`` into parts with the given fractions, class by class.
 
     Within each class the indices are shuffled with ``numpy.random.default_rng(seed)`` and cut into parts
@@ -40,7 +40,7 @@ def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: in
     if any(f < 0 or f > 1 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise ValueError(f"fractions must lie in [0, 1] and sum to 1, got {fractions}")
     rng = np.random.default_rng(seed)
-    parts: List[List[np.ndarray]] = [[] for _ in fractions]
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
         counts = [round(f * len(members)) for f in fractions[1:]]

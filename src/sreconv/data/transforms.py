@@ -11,7 +11,7 @@ Randomness comes from torch's global generator, so ``torch.manual_seed`` (and th
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ class Normalize:
         [-1.0]
     """
 
-    def __init__(self, mean: Union[float, Sequence[float]] = MEAN, std: Union[float, Sequence[float]] = STD):
+    def __init__(self, mean: float | Sequence[float] = MEAN, std: float | Sequence[float] = STD):
         self.mean = mean
         self.std = std
 
@@ -122,7 +122,7 @@ class RandomRot90:
         torch.Size([1, 5, 5])
     """
 
-    def __init__(self, planes: Sequence[Tuple[int, int]] = ((-2, -1),)) -> None:
+    def __init__(self, planes: Sequence[tuple[int, int]] = ((-2, -1),)) -> None:
         self.planes = [tuple(p) for p in planes]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,7 +205,7 @@ class RandomGaussianBlur3d:
         torch.Size([1, 6, 6, 6])
     """
 
-    def __init__(self, sigma: Tuple[float, float] = (0.0, 2.0), p: float = 1.0) -> None:
+    def __init__(self, sigma: tuple[float, float] = (0.0, 2.0), p: float = 1.0) -> None:
         self.sigma = tuple(sigma)
         self.p = p
 
@@ -242,7 +242,7 @@ def train_transform_2d(
     translate: float = 0.1,
     hflip_p: float = 0.0,
     vflip_p: float = 0.0,
-    rotation: Optional[str] = None,
+    rotation: str | None = None,
     normalize: bool = True,
 ) -> Compose:
     """The paper's 2D training pipeline, on ``(C, H, W)`` float tensors in [0, 1].
@@ -271,7 +271,7 @@ def train_transform_2d(
 
     if rotation is not None and rotation not in ROTATIONS:
         raise ValueError(f"rotation must be None or one of {ROTATIONS}; got {rotation!r}")
-    steps: List[Transform] = [Resize(size)]
+    steps: list[Transform] = [Resize(size)]
     if moco:
         steps.append(v2.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True))
         steps.append(v2.RandomApply([v2.ColorJitter(0.1, 0.1, 0.1, 0.1)], p=0.5))
@@ -304,10 +304,10 @@ def train_transform_3d(
     *,
     affine_scale: float = 0.2,
     affine_translate: float = 3.0,
-    blur_sigma: Tuple[float, float] = (0.0, 2.0),
+    blur_sigma: tuple[float, float] = (0.0, 2.0),
     blur_p: float = 1.0,
     flip_p: float = 0.0,
-    rotation: Optional[str] = None,
+    rotation: str | None = None,
     normalize: bool = True,
 ) -> Compose:
     """The paper's 3D training pipeline (torchio-style augmentations in plain torch) on ``(C, D, H, W)``.
@@ -331,7 +331,7 @@ def train_transform_3d(
     """
     if rotation is not None and rotation != "rot90":
         raise ValueError(f"3D rotation augmentation must be None or 'rot90'; got {rotation!r}")
-    steps: List[Transform] = []
+    steps: list[Transform] = []
     if affine_scale > 0 or affine_translate > 0:
         steps.append(RandomAffine3d(affine_scale, affine_translate))
     if blur_p > 0:

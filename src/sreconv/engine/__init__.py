@@ -3,8 +3,8 @@
 Not imported by ``import sreconv``: it pulls optional dependencies (tqdm, pyyaml) that the layers do not need.
 """
 
-from .evaluate import evaluate, evaluate_flips, evaluate_rotations, predict_views
 from .config import TrainConfig
+from .evaluate import evaluate, evaluate_flips, evaluate_rotations, predict_views
 from .metrics import compute_metrics, scores_from_logits
 from .train import fit
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from typing import IO, Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 import torch
+
+from sreconv.serialization import load
 
 CHECKPOINT_VERSION = 1
 
@@ -46,7 +49,7 @@ def atomic_write_text(text: str, path: str) -> None:
     _atomic_write(path, "w", lambda f: f.write(text))
 
 
-def rng_state() -> Dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     """States of Python's, NumPy's, torch's CPU and (if present) every CUDA generator."""
     state = {
         "python": random.getstate(),
@@ -58,7 +61,7 @@ def rng_state() -> Dict[str, Any]:
     return state
 
 
-def set_rng_state(state: Dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     """Restores what :func:`rng_state` captured."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
@@ -72,32 +75,12 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
 
 
-def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:
-    """Loads a checkpoint written by :func:`atomic_save`, with a one-line error if it is unusable."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    try:
-        # weights_only=False: the checkpoint holds RNG states (NumPy arrays/tuples) and the config dict.
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise ValueError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err
+def load_checkpoint(path: str, map_location: Any = "cpu", trusted: bool = False) -> Any:
+    """Loads a checkpoint safely (tensors and plain containers only; see :func:`sreconv.serialization.load`)."""
+    return load(path, map_location=map_location, trusted=trusted)
 
 
-def model_state_from(obj: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """The model state dict inside a training checkpoint, an official ``{"state_dict"}`` file or a bare one."""
-    for key in ("model", "state_dict"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            state = obj[key]
-            break
-    else:
-        state = obj
-    # Checkpoints saved from a DDP-wrapped model carry a "module." prefix.
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
-
-
-def find_resume_checkpoint(out_dir: str) -> Optional[str]:
+def find_resume_checkpoint(out_dir: str) -> str | None:
     """``<out_dir>/checkpoints/last.pt`` if it exists, else None."""
     path = os.path.join(out_dir, "checkpoints", "last.pt")
     return path if os.path.isfile(path) else None

@@ -4,10 +4,10 @@
 sets ``func`` to a handler ``func(args) -> exit code``. ``main(argv)`` runs them stand-alone.
 
 Every flag defaults to "not given" so precedence is exact: built-in defaults < saved ``config.yaml`` of the
-run being resumed < ``--quickstart`` preset (implied when ``sreconv train`` gets no ``--dataset``/``--med-mnist``, ``--config``
-or ``--resume``) <
-``--config file.yaml`` < flags. Flags of the official ``main.py`` are accepted under their names
-(``--med-mnist``, ``--model-type``, ``--sre-conv-size-list``, ``--res-inplanes``, ``--sgd``, ``--cos``,
+run being resumed < ``--quickstart`` preset (implied when ``sreconv train`` gets no ``--dataset``/``--med-mnist``,
+``--config`` or ``--resume``) < ``--config file.yaml`` < flags. Flags of the official ``main.py`` are accepted
+under their names (``--med-mnist``, ``--model-type``, ``--sre-conv-size-list``, ``--res-inplanes``, ``--sgd``,
+``--cos``,
 ``--amp``/``--bf16``, ...). Errors print one line ``sreconv <cmd>: error: ...`` and exit with status 1
 (2 for malformed flags, as argparse); set ``SRECONV_DEBUG=1`` to get the traceback instead.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from .config import AMP_MODES, OPTIMIZERS, QUICKSTART, SCHEDULES, TRAIN_ROTATIONS, TrainConfig, load_yaml
 
@@ -169,7 +169,7 @@ def register(subparsers) -> None:
         description="Evaluate a trained checkpoint on the test (or val) set, upright, rotated and flipped."))
 
 
-def _explicit(args: argparse.Namespace) -> Dict[str, Any]:
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in META_KEYS}
 
 
@@ -177,7 +177,7 @@ def resolve_train_config(args: argparse.Namespace) -> TrainConfig:
     """The run's config from parsed ``train`` flags (see the module docstring for precedence)."""
     flags = _explicit(args)
     resume = flags.pop("resume", None)
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if resume:
         out = resume if isinstance(resume, str) else flags.get("out")
         if not out:
@@ -217,7 +217,7 @@ def resolve_eval_config(args: argparse.Namespace):
                 break
         else:
             raise FileNotFoundError(f"no checkpoint in {os.path.join(out, 'checkpoints')}")
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     ckpt = load_checkpoint(checkpoint)
     if isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict):
         values.update(ckpt["config"])
@@ -271,7 +271,7 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry point: ``python -m sreconv.engine.cli {train,eval} ...``."""
     parser = argparse.ArgumentParser(prog="sreconv")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -9,7 +9,7 @@ group is running, so single-process code paths call them unconditionally.
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -36,7 +36,7 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
-def init_from_env(device: Optional[str] = None) -> torch.device:
+def init_from_env(device: str | None = None) -> torch.device:
     """Starts the process group if launched by torchrun with ``WORLD_SIZE > 1`` and picks the device.
 
     Args:
@@ -64,11 +64,11 @@ def barrier() -> None:
         dist.barrier()
 
 
-def all_gather_object(obj: Any) -> List[Any]:
+def all_gather_object(obj: Any) -> list[Any]:
     """``[obj of rank 0, obj of rank 1, ...]`` (``[obj]`` when not distributed)."""
     if not is_initialized():
         return [obj]
-    out: List[Any] = [None] * world_size()
+    out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
 

@@ -16,7 +16,7 @@ returns the metrics of the whole dataset.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,14 +34,14 @@ FLIPS_2D = ("none", "horizontal", "vertical")
 FLIPS_3D = FLIPS_2D + ("depth",)
 
 
-def infer_task(dataset, task: Optional[str]) -> str:
+def infer_task(dataset, task: str | None) -> str:
     """``task`` if given, else ``dataset.task`` if the dataset has one, else ``"multi-class"``."""
     if task is None:
         task = getattr(dataset, "task", None) or MULTI_CLASS
     return check_task(task)
 
 
-def _spatial_dims(dataset, spatial_dims: Optional[int]) -> int:
+def _spatial_dims(dataset, spatial_dims: int | None) -> int:
     if spatial_dims is None:
         spatial_dims = getattr(dataset, "spatial_dims", None)
     if spatial_dims is None:
@@ -66,7 +66,7 @@ class _Shard(Dataset):
         return self.dataset[self.start + i]
 
 
-def _autocast(device: torch.device, amp: Optional[str]):
+def _autocast(device: torch.device, amp: str | None):
     if amp is None or device.type != "cuda":
         return torch.autocast(device.type, enabled=False)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[amp]
@@ -76,16 +76,16 @@ def _autocast(device: torch.device, amp: Optional[str]):
 @torch.no_grad()
 def predict_views(
     model: nn.Module,
-    data: Union[Dataset, DataLoader],
+    data: Dataset | DataLoader,
     views: Sequence[View],
     *,
     batch_size: int = 256,
     num_workers: int = 0,
-    device: Optional[Union[str, torch.device]] = None,
-    amp: Optional[str] = None,
+    device: str | torch.device | None = None,
+    amp: str | None = None,
     progress: bool = False,
     desc: str = "eval",
-) -> Tuple[List[torch.Tensor], torch.Tensor]:
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Logits of the model on every view of every item.
 
     Args:
@@ -115,8 +115,8 @@ def predict_views(
         loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     was_training = model.training
     model.eval()
-    outputs: List[List[torch.Tensor]] = [[] for _ in views]
-    targets: List[torch.Tensor] = []
+    outputs: list[list[torch.Tensor]] = [[] for _ in views]
+    targets: list[torch.Tensor] = []
     iterator = loader
     if progress and dist_utils.is_main():
         from tqdm import tqdm
@@ -141,23 +141,23 @@ def predict_views(
     return logits_per_view, all_targets
 
 
-def _metrics(logits: torch.Tensor, targets: torch.Tensor, task: str) -> Dict[str, float]:
+def _metrics(logits: torch.Tensor, targets: torch.Tensor, task: str) -> dict[str, float]:
     scores = scores_from_logits(logits, task).numpy()
     return compute_metrics(targets.numpy(), scores, task)
 
 
 def evaluate(
     model: nn.Module,
-    data: Union[Dataset, DataLoader],
+    data: Dataset | DataLoader,
     *,
-    task: Optional[str] = None,
-    view: Optional[View] = None,
+    task: str | None = None,
+    view: View | None = None,
     batch_size: int = 256,
     num_workers: int = 0,
     device=None,
-    amp: Optional[str] = None,
+    amp: str | None = None,
     progress: bool = False,
-) -> Dict[str, float]:
+) -> dict[str, float]:
     """Accuracy, AUC, balanced accuracy, macro F1 (and mean loss) of ``model`` on ``data``.
 
     Args:
@@ -199,9 +199,9 @@ def _loss_target(target: torch.Tensor, task: str) -> torch.Tensor:
     return target.reshape(-1).long()
 
 
-def _rotation_block(logits: List[torch.Tensor], targets, task: str, angles: Sequence[float]) -> Dict:
+def _rotation_block(logits: list[torch.Tensor], targets, task: str, angles: Sequence[float]) -> dict:
     per_angle = [_metrics(lg, targets, task) for lg in logits]
-    block: Dict[str, list] = {"angles": [float(a) for a in angles]}
+    block: dict[str, list] = {"angles": [float(a) for a in angles]}
     for name in METRICS:
         block[name] = [m[name] for m in per_angle]
     return block
@@ -209,20 +209,20 @@ def _rotation_block(logits: List[torch.Tensor], targets, task: str, angles: Sequ
 
 def evaluate_rotations(
     model: nn.Module,
-    data: Union[Dataset, DataLoader],
+    data: Dataset | DataLoader,
     *,
-    angles: Optional[Sequence[float]] = None,
-    axes: Optional[Sequence[str]] = None,
-    spatial_dims: Optional[int] = None,
-    fill: Union[float, Sequence[float]] = 0.0,
+    angles: Sequence[float] | None = None,
+    axes: Sequence[str] | None = None,
+    spatial_dims: int | None = None,
+    fill: float | Sequence[float] = 0.0,
     mask: bool = False,
-    task: Optional[str] = None,
+    task: str | None = None,
     batch_size: int = 256,
     num_workers: int = 0,
     device=None,
-    amp: Optional[str] = None,
+    amp: str | None = None,
     progress: bool = False,
-) -> Dict:
+) -> dict:
     """Metrics of ``model`` on ``data`` rotated by each angle (counter-clockwise as displayed).
 
     Args:
@@ -266,17 +266,17 @@ def evaluate_rotations(
 
 def evaluate_flips(
     model: nn.Module,
-    data: Union[Dataset, DataLoader],
+    data: Dataset | DataLoader,
     *,
-    modes: Optional[Sequence[str]] = None,
-    spatial_dims: Optional[int] = None,
-    task: Optional[str] = None,
+    modes: Sequence[str] | None = None,
+    spatial_dims: int | None = None,
+    task: str | None = None,
     batch_size: int = 256,
     num_workers: int = 0,
     device=None,
-    amp: Optional[str] = None,
+    amp: str | None = None,
     progress: bool = False,
-) -> Dict[str, Dict[str, float]]:
+) -> dict[str, dict[str, float]]:
     """Metrics of ``model`` on ``data`` mirrored: ``none``, ``horizontal`` (W), ``vertical`` (H), ``depth`` (D, 3D).
 
     Args:

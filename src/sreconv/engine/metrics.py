@@ -20,8 +20,6 @@ of the average; if no term is defined the AUC is ``nan``.
 
 from __future__ import annotations
 
-from typing import Dict
-
 import numpy as np
 import torch
 
@@ -101,7 +99,7 @@ def _nanmean(values) -> float:
     return float(np.mean(values[~np.isnan(values)])) if np.any(~np.isnan(values)) else float("nan")
 
 
-def compute_metrics(y_true, y_score, task: str, threshold: float = 0.5) -> Dict[str, float]:
+def compute_metrics(y_true, y_score, task: str, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy, AUC, balanced accuracy and macro F1 of scores against targets.
 
     Args:

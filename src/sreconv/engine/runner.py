@@ -18,14 +18,16 @@ import json
 import os
 import random
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sreconv.serialization import model_state
+
 from . import distributed as dist_utils
-from .checkpoint import atomic_save, atomic_write_text, load_checkpoint, model_state_from
+from .checkpoint import atomic_save, atomic_write_text, load_checkpoint
 from .config import TrainConfig, dump_yaml
 from .evaluate import evaluate, evaluate_flips, evaluate_rotations
 
@@ -80,7 +82,7 @@ def setup_runtime(config: TrainConfig) -> torch.device:
     return device
 
 
-def image_size_for(config: TrainConfig, dataset) -> Optional[int]:
+def image_size_for(config: TrainConfig, dataset) -> int | None:
     """2D resize target: ``image_size`` if set, 32 for 28-pixel MedMNIST (the paper's choice), else native."""
     if config.image_size:
         return config.image_size
@@ -91,10 +93,9 @@ def image_size_for(config: TrainConfig, dataset) -> Optional[int]:
     return dataset.image_size[-1]
 
 
-def build_datasets(config: TrainConfig, train: bool = True) -> Dict[str, Dataset]:
+def build_datasets(config: TrainConfig, train: bool = True) -> dict[str, Dataset]:
     """``{"train", "val", "test"}`` (``train`` omitted when ``train=False``) with the run's transforms."""
-    from sreconv.data import (build_dataset, eval_transform_2d, eval_transform_3d, train_transform_2d,
-                              train_transform_3d)
+    from sreconv.data import build_dataset, eval_transform_2d, eval_transform_3d, train_transform_2d, train_transform_3d
     from sreconv.data.medmnist import FLAGS_2D, FLAGS_3D
 
     name = config.dataset.lower()
@@ -105,7 +106,7 @@ def build_datasets(config: TrainConfig, train: bool = True) -> Dict[str, Dataset
         common["val_fraction"] = config.val_fraction
         common["seed"] = 0  # the split must not move with the training seed
     test = build_dataset(name, "test", **common)
-    out: Dict[str, Dataset] = {}
+    out: dict[str, Dataset] = {}
     if test.spatial_dims == 2:
         size = image_size_for(config, test)
         eval_t = eval_transform_2d(size)
@@ -140,7 +141,7 @@ def build_model(config: TrainConfig, dataset) -> torch.nn.Module:
         raise ValueError(f"model {config.model!r} is {info.spatial_dims}D but dataset {config.dataset!r} is "
                          f"{dataset.spatial_dims}D; choose a {dataset.spatial_dims}D model "
                          f"(e.g. {'sre_r3d_18' if dataset.spatial_dims == 3 else 'sre_resnet18'})")
-    kwargs: Dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
+    kwargs: dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
                                   inplanes=config.width)
     if info.invariant:
         kwargs["sre_conv_size"] = list(config.sre_conv_size)
@@ -155,13 +156,13 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def final_evaluation(model, datasets: Dict[str, Dataset], config: TrainConfig, device) -> Dict[str, Any]:
+def final_evaluation(model, datasets: dict[str, Dataset], config: TrainConfig, device) -> dict[str, Any]:
     """Validation and test metrics, plus rotation/flip sweeps on the test set when enabled."""
     from sreconv.data import normalized_fill
 
     amp = None if config.amp == "none" else config.amp
     kw = dict(batch_size=config.eval_batch_size, num_workers=config.num_workers, device=device, amp=amp)
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     if "val" in datasets:
         results["val"] = evaluate(model, datasets["val"], **kw)
     results["test"] = evaluate(model, datasets["test"], progress=config.progress, **kw)
@@ -180,7 +181,7 @@ def _fmt(v: float) -> str:
     return "  nan " if v != v else f"{v:.4f}"
 
 
-def summary_table(results: Dict[str, Any]) -> str:
+def summary_table(results: dict[str, Any]) -> str:
     """Plain-text tables of the test metrics, accuracy per angle next to upright, and flips."""
     lines = [f"{results.get('model')} on {results.get('dataset')} ({results.get('params', 0):,} parameters)"]
     lines.append(f"{'split':<8}{'acc':>8}{'auc':>8}{'bal_acc':>9}{'f1':>8}")
@@ -213,7 +214,7 @@ def default_out_dir(config: TrainConfig) -> str:
     return os.path.join("runs", f"{config.dataset.lower()}-{config.model}-{stamp}")
 
 
-def run_train(config: TrainConfig) -> Dict[str, Any]:
+def run_train(config: TrainConfig) -> dict[str, Any]:
     """Trains and evaluates as configured; returns the results dict (the same on every rank)."""
     config.validate()
     t0 = time.time()
@@ -246,7 +247,7 @@ def run_train(config: TrainConfig) -> Dict[str, Any]:
             evaluated = f"best validation epoch {fitted['best_epoch']}"
         else:
             evaluated = f"last epoch {config.epochs}"
-        results: Dict[str, Any] = {
+        results: dict[str, Any] = {
             "dataset": config.dataset.lower(),
             "model": config.model,
             "params": count_params(model),
@@ -280,7 +281,7 @@ def fit_model(model, datasets, config, device):
 
 
 def run_eval(config: TrainConfig, checkpoint: str, split: str = "test",
-             results_path: Optional[str] = None) -> Dict[str, Any]:
+             results_path: str | None = None) -> dict[str, Any]:
     """Evaluates a checkpoint (training checkpoint, bare state_dict or official ``{"state_dict"}``)."""
     config.validate()
     device = setup_runtime(config)
@@ -291,7 +292,7 @@ def run_eval(config: TrainConfig, checkpoint: str, split: str = "test",
         else:
             datasets.pop("val")
         model = build_model(config, datasets["test"])
-        state = model_state_from(load_checkpoint(checkpoint))
+        state = model_state(load_checkpoint(checkpoint))
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
@@ -299,7 +300,7 @@ def run_eval(config: TrainConfig, checkpoint: str, split: str = "test",
             raise ValueError(f"checkpoint {checkpoint} does not fit model {config.model!r} built for "
                              f"{config.dataset!r}: {' '.join(s.strip() for s in first[:2])[:300]}") from err
         model.to(device)
-        results: Dict[str, Any] = {"dataset": config.dataset.lower(), "model": config.model,
+        results: dict[str, Any] = {"dataset": config.dataset.lower(), "model": config.model,
                                    "params": count_params(model), "checkpoint": os.path.abspath(checkpoint),
                                    "split": split}
         ev = final_evaluation(model, datasets, config, device)

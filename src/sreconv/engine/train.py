@@ -19,7 +19,7 @@ import math
 import os
 import signal
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -72,7 +72,7 @@ def _autocast(device: torch.device, amp: str):
     return torch.autocast("cuda", dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
 
 
-def _write_jsonl(path: str, record: Dict[str, Any]) -> None:
+def _write_jsonl(path: str, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
@@ -120,15 +120,15 @@ def _check_ranks_in_sync(model: nn.Module) -> bool:
 def fit(
     model: nn.Module,
     train_set: Dataset,
-    val_set: Optional[Dataset] = None,
-    config: Union[TrainConfig, Dict[str, Any], None] = None,
+    val_set: Dataset | None = None,
+    config: TrainConfig | dict[str, Any] | None = None,
     *,
-    out_dir: Optional[str] = None,
-    task: Optional[str] = None,
-    device: Optional[Union[str, torch.device]] = None,
+    out_dir: str | None = None,
+    task: str | None = None,
+    device: str | torch.device | None = None,
     verbose: bool = True,
     **overrides: Any,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Trains ``model`` on ``train_set``; evaluates on ``val_set`` after every epoch.
 
     Args:
@@ -269,7 +269,7 @@ def fit(
             if kill_at and global_step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
         sums = dist_utils.all_reduce_sum(sums)
-        record: Dict[str, Any] = {
+        record: dict[str, Any] = {
             "epoch": epoch + 1,
             "lr": optimizer.param_groups[0]["lr"],
             "train_loss": float(sums[0] / sums[2]),

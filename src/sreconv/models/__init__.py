@@ -1,19 +1,50 @@
-"""SRE-ResNets (2D/3D), plain baselines, exact downsampling, the CNN converter and the model registry."""
+"""SRE-ResNets (2D/3D), research variants, plain baselines, the CNN converter and the model registry."""
 
 from .blocks import SREBasicBlock, SREBasicBlock3d, SREBottleneck
-from .downsample import (
-    CenteredSubsample,
-    SymmetricAvgPool1d,
-    SymmetricAvgPool2d,
-    SymmetricAvgPool3d,
-    SymmetricMaxPool1d,
-    SymmetricMaxPool2d,
-    SymmetricMaxPool3d,
-    SymmetricPool,
-    centered_pool_geometry,
+from .convert import ConversionReport, convert_to_sre, convert_to_SRE_conv
+from .lifted import D4Symmetrize, LiftedSREResNet, sre_resnet18_d4stage1, sre_resnet18_d4stem
+from .registry import GROUPS, ModelInfo, create_model, list_models, model_info, register_model
+from .resnet import (
+    ResNet,
+    SRE_ResNet,
+    SREResNet,
+    plain_resnet18,
+    plain_resnet34,
+    sre_resnet18,
+    sre_resnet34,
+    sre_resnet50,
 )
-from .resnet import ResNet, SRE_ResNet, SREResNet, resnet18, resnet34, sre_resnet18, sre_resnet34, sre_resnet50
-from .resnet3d import R3D, SREResNet3d, VideoResNet3d, r3d_18, sre_r3d_18, sre_r3d_34
-from .registry import ModelInfo, create_model, list_models, model_info, register_model
-from .convert import ConversionReport, convert_to_SRE_conv, convert_to_sre
-from .lifted import D4Symmetrize, LiftedSREResNet, sre_resnet18_d4stem, sre_resnet18_d4stage1
+from .resnet3d import R3D, SREResNet3d, VideoResNet3d, plain_r3d_18, sre_r3d_18, sre_r3d_34
+
+__all__ = [
+    "GROUPS",
+    "R3D",
+    "ConversionReport",
+    "D4Symmetrize",
+    "LiftedSREResNet",
+    "ModelInfo",
+    "ResNet",
+    "SREBasicBlock",
+    "SREBasicBlock3d",
+    "SREBottleneck",
+    "SREResNet",
+    "SREResNet3d",
+    "SRE_ResNet",
+    "VideoResNet3d",
+    "convert_to_SRE_conv",
+    "convert_to_sre",
+    "create_model",
+    "list_models",
+    "model_info",
+    "plain_r3d_18",
+    "plain_resnet18",
+    "plain_resnet34",
+    "register_model",
+    "sre_r3d_18",
+    "sre_r3d_34",
+    "sre_resnet18",
+    "sre_resnet18_d4stage1",
+    "sre_resnet18_d4stem",
+    "sre_resnet34",
+    "sre_resnet50",
+]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Type
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 
-def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> List:
+def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> list:
     """Expands an int (or ``None``) to one value per stage, or checks a list of ``stages`` values.
 
     A list of length 1 is repeated, as in the official package; any other length must equal ``stages``.
@@ -35,7 +36,8 @@ def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> Li
 def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Sequence[str],
                       layers: Sequence[int], in_channels: int) -> None:
     """The argument checks the 2D and 3D SRE-ResNets share: no unknown keywords, a known downsample mode,
-    four stages, a positive int channel count."""
+    four stages, a positive int channel count.
+    """
     if extra:
         raise TypeError(f"unexpected arguments for {type(model).__name__}: {', '.join(sorted(extra))}")
     if downsample not in modes:
@@ -46,14 +48,15 @@ def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Seq
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
 
 
-def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: Type[nn.Module],
+def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: type[nn.Module],
                      layers: Sequence[int], inplanes: int, norm_layer: Callable[..., nn.Module]) -> int:
     """Adds ``layer1..layerN`` of plain residual blocks (baselines, 2D or 3D): width doubles and a stride-2
-    block with a strided 1x1 shortcut opens every stage after the first. Returns the final width."""
+    block with a strided 1x1 shortcut opens every stage after the first. Returns the final width.
+    """
     current = inplanes
     for i, n in enumerate(layers):
         planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
-        blocks: List[nn.Module] = []
+        blocks: list[nn.Module] = []
         for j in range(n):
             down = None
             if j == 0 and (stride != 1 or current != planes):
@@ -64,14 +67,25 @@ def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: Ty
     return current
 
 
-def init_plain_weights(model: nn.Module, conv: Type[nn.Module], norm: Type[nn.Module]) -> None:
-    """torchvision's ResNet init: kaiming-normal (fan-out) convolutions, unit/zero normalisation."""
+def init_plain_weights(model: nn.Module, conv: type[nn.Module], norm: type[nn.Module]) -> None:
+    """Torchvision's ResNet init: kaiming-normal (fan-out) convolutions, unit/zero normalisation."""
     for m in model.modules():
         if isinstance(m, conv):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, norm):
             nn.init.constant_(m.weight, 1)
             nn.init.constant_(m.bias, 0)
+
+
+def classifier_head(num_features: int, num_classes: int, **factory: Any) -> nn.Module:
+    """``Linear(num_features, num_classes)``, or ``Identity`` for ``num_classes=0`` (features only).
+
+    Raises:
+        ValueError: ``num_classes`` is not an int >= 0.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 = no classifier head), got {num_classes!r}")
+    return nn.Linear(num_features, num_classes, **factory) if num_classes else nn.Identity()
 
 
 class ClassifierMixin:
@@ -124,11 +138,6 @@ class ClassifierMixin:
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replaces the classifier by a fresh ``Linear(num_features, num_classes)`` (identity for 0)."""
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         ref = next(iter(self.parameters()))  # type: ignore[attr-defined]
+        self.fc = classifier_head(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)
         self.num_classes = num_classes
-        if num_classes == 0:
-            self.fc = nn.Identity()
-        else:
-            self.fc = nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)

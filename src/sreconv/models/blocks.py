@@ -7,18 +7,19 @@ Every block is exactly equivariant to the grid group (D4 in 2D, the 48 cube symm
 of any size: its kernels are radially symmetric with stride 1 and ``k//2`` padding, 1x1 convolutions and
 batch norm are pointwise in space (in train mode the batch statistics are averages over all positions, so
 they are invariant too), and the stride is done by a centre-aligned pooling
-(:mod:`sreconv.models.downsample`).
+(:mod:`sreconv.nn.pooling`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv2d, SREConv3d
-from .downsample import SymmetricAvgPool2d, SymmetricAvgPool3d
+from ..nn.pooling import SymmetricAvgPool2d, SymmetricAvgPool3d
 
 DOWNSAMPLE_MODES = ("exact", "official")
 
@@ -52,8 +53,8 @@ def make_pool(stride: int, ndim: int, downsample: str = "exact") -> nn.Module:
     return (SymmetricAvgPool2d if ndim == 2 else SymmetricAvgPool3d)(stride, stride, output="ceil")
 
 
-def sre_conv(ndim: int, in_planes: int, out_planes: int, k: Union[int, Tuple[int, ...]], groups: int = 1,
-             dilation: int = 1, sre_k: Optional[int] = None, ring_basis: str = "hard",
+def sre_conv(ndim: int, in_planes: int, out_planes: int, k: int | tuple[int, ...], groups: int = 1,
+             dilation: int = 1, sre_k: int | None = None, ring_basis: str = "hard",
              bias: bool = False) -> nn.Module:
     """A stride-1 SRE convolution with 'same' padding ``dilation * (k // 2)`` (exactly equivariant)."""
     cls = SREConv2d if ndim == 2 else SREConv3d
@@ -105,14 +106,14 @@ class SREBasicBlock(nn.Module):
         inplanes: int,
         planes: int,
         stride: int = 1,
-        downsample: Optional[nn.Module] = None,
+        downsample: nn.Module | None = None,
         groups: int = 1,
         base_width: int = 64,
         dilation: int = 1,
-        norm_layer: Optional[Callable[..., nn.Module]] = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         sre_conv_size: int = 3,
         sre_groups: int = 1,
-        sre_k: Optional[int] = None,
+        sre_k: int | None = None,
         ring_basis: str = "hard",
         pool: str = "exact",
         **kwargs: Any,
@@ -158,14 +159,14 @@ class SREBottleneck(nn.Module):
         inplanes: int,
         planes: int,
         stride: int = 1,
-        downsample: Optional[nn.Module] = None,
+        downsample: nn.Module | None = None,
         groups: int = 1,
         base_width: int = 64,
         dilation: int = 1,
-        norm_layer: Optional[Callable[..., nn.Module]] = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         sre_conv_size: int = 3,
         sre_groups: int = 1,
-        sre_k: Optional[int] = None,
+        sre_k: int | None = None,
         ring_basis: str = "hard",
         pool: str = "exact",
         **kwargs: Any,
@@ -213,10 +214,10 @@ class SREBasicBlock3d(nn.Module):
         inplanes: int,
         planes: int,
         stride: int = 1,
-        downsample: Optional[nn.Module] = None,
+        downsample: nn.Module | None = None,
         sre_conv_size: int = 3,
-        sre_k: Optional[int] = None,
-        norm_layer: Optional[Callable[..., nn.Module]] = None,
+        sre_k: int | None = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         ring_basis: str = "hard",
         pool: str = "exact",
     ) -> None:
@@ -246,8 +247,8 @@ class BasicBlock(nn.Module):
 
     expansion: int = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None,
-                 norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 norm_layer: Callable[..., nn.Module] | None = None) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
@@ -268,8 +269,8 @@ class BasicBlock3d(nn.Module):
 
     expansion: int = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None,
-                 norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
+                 norm_layer: Callable[..., nn.Module] | None = None) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm3d
         self.conv1 = nn.Sequential(nn.Conv3d(inplanes, planes, 3, stride, 1, bias=False), norm_layer(planes),

@@ -7,10 +7,10 @@ What :func:`convert_to_sre` does to each module (in place):
   dense kernel onto the rings (``init='project'``) or a fresh initialisation (``init='reset'``).
 * a stride ``s > 1`` (of any convolution, 1x1 shortcuts included): the layer runs with stride 1 and is
   followed by a centre-aligned subsampling to torch's output size
-  (:class:`~sreconv.models.downsample.CenteredSubsample`). A plain strided grid is mirror-symmetric only
-  when ``(H + 2p - k) % s == 0``; the centred one always is (see :mod:`sreconv.models.downsample`).
+  (:class:`~sreconv.nn.pooling.CenteredSubsample`). A plain strided grid is mirror-symmetric only
+  when ``(H + 2p - k) % s == 0``; the centred one always is (see :mod:`sreconv.nn.pooling`).
   Parameter names are unchanged, so state_dicts keep their keys.
-* ``nn.MaxPool``/``nn.AvgPool``: replaced by the centre-aligned :class:`~sreconv.models.downsample.SymmetricPool`
+* ``nn.MaxPool``/``nn.AvgPool``: replaced by the centre-aligned :class:`~sreconv.nn.pooling.SymmetricPool`
   with torch's output size (identical results whenever torch's grid is already symmetric).
 * Adaptive poolings, normalisations, activations, dropout: kept (their bins/statistics are symmetric).
 
@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv1d, SREConv2d, SREConv3d
 from ..nn.conv import _SREConvNd
-from .downsample import CenteredSubsample, SymmetricPool
+from ..nn.pooling import CenteredSubsample, SymmetricPool
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +57,11 @@ class ConversionReport:
         check: the :class:`~sreconv.equivariance.EquivarianceReport` after conversion (with ``input_shape``).
     """
 
-    converted: List[str] = field(default_factory=list)
-    restrided: List[str] = field(default_factory=list)
-    pools: List[str] = field(default_factory=list)
-    unconverted: List[Tuple[str, str]] = field(default_factory=list)
-    check: Optional[object] = None
+    converted: list[str] = field(default_factory=list)
+    restrided: list[str] = field(default_factory=list)
+    pools: list[str] = field(default_factory=list)
+    unconverted: list[tuple[str, str]] = field(default_factory=list)
+    check: object | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,7 +81,7 @@ class ConversionReport:
 class _CenteredStride:
     """Mixin: run the layer with stride 1, then subsample on a centre-aligned grid (torch's output size)."""
 
-    centered_stride: Tuple[int, ...]
+    centered_stride: tuple[int, ...]
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         out = super().forward(input)  # type: ignore[misc]
@@ -91,7 +91,7 @@ class _CenteredStride:
         return super().extra_repr() + f", centered_stride={self.centered_stride}"  # type: ignore[misc]
 
 
-_STRIDED_CLASSES: Dict[type, type] = {}
+_STRIDED_CLASSES: dict[type, type] = {}
 
 
 def _make_strided_class(base: type) -> type:
@@ -105,7 +105,7 @@ for _base in (nn.Conv1d, nn.Conv2d, nn.Conv3d, SREConv1d, SREConv2d, SREConv3d):
     _make_strided_class(_base)
 
 
-def _with_centered_stride(module: nn.Module, stride: Tuple[int, ...], ndim: int) -> nn.Module:
+def _with_centered_stride(module: nn.Module, stride: tuple[int, ...], ndim: int) -> nn.Module:
     base = type(module)
     cls = _STRIDED_CLASSES.get(base)
     if cls is None:
@@ -133,17 +133,17 @@ def _symmetric_padding(conv: nn.Module) -> bool:
 def convert_to_sre(
     model: nn.Module,
     *,
-    sre_conv_size: Optional[int] = None,
-    sre_k: Optional[int] = None,
+    sre_conv_size: int | None = None,
+    sre_k: int | None = None,
     ring_basis: str = "hard",
     force_circular: bool = True,
-    sre_groups: Optional[int] = None,
+    sre_groups: int | None = None,
     init: str = "project",
-    input_shape: Optional[Sequence[int]] = None,
-    group: Optional[str] = None,
+    input_shape: Sequence[int] | None = None,
+    group: str | None = None,
     return_report: bool = False,
     warn: bool = True,
-) -> Union[nn.Module, Tuple[nn.Module, ConversionReport]]:
+) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Makes a CNN rotation/flip-equivariant in place (see the module docstring for the rules).
 
     Args:
@@ -259,7 +259,7 @@ def _convert_conv(conv: nn.Module, name: str, report: ConversionReport, sre_conv
     if len(set(kernel)) > 1:
         problems.append(f"anisotropic kernel {kernel}: only equivariant to the symmetries that keep its shape")
     if isinstance(conv.padding, str):
-        padding: Union[str, Tuple[int, ...]] = conv.padding
+        padding: str | tuple[int, ...] = conv.padding
     elif sre_conv_size is not None:
         padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, kernel))
     else:
@@ -313,8 +313,8 @@ def _convert_pool(pool: nn.Module, name: str, report: ConversionReport) -> nn.Mo
 
 
 def convert_to_SRE_conv(model: nn.Module, kernel_shape: str = "o", train_index_mat: bool = False,
-                        sre_conv_size: Optional[int] = None, sre_groups: Optional[int] = None,
-                        sre_k: Optional[int] = None, force_circular: Optional[bool] = None) -> nn.Module:
+                        sre_conv_size: int | None = None, sre_groups: int | None = None,
+                        sre_k: int | None = None, force_circular: bool | None = None) -> nn.Module:
     """The official package's converter, made exact; **returns the model** (the official one returns None).
 
     ``kernel_shape`` and ``train_index_mat`` are accepted for compatibility and ignored. The official

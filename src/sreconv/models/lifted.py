@@ -22,7 +22,7 @@ Registered names:
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -97,7 +97,7 @@ class LiftedSREResNet(SREResNet):
         True
     """
 
-    def __init__(self, lift: str = "stem", lift_pool: str = "max", lift_kernel_size: Optional[int] = None,
+    def __init__(self, lift: str = "stem", lift_pool: str = "max", lift_kernel_size: int | None = None,
                  **kwargs: Any) -> None:
         if lift not in ("stem", "stage1"):
             raise ValueError(f"lift must be 'stem' or 'stage1', got {lift!r}")
@@ -124,19 +124,16 @@ class LiftedSREResNet(SREResNet):
             self.layer1 = nn.Identity()
 
 
+@register_model(spatial_dims=2, group="d4")
 def sre_resnet18_d4stem(**kwargs: Any) -> LiftedSREResNet:
     """SRE-ResNet-18 with a D4 lifting stem (plain 5x5 conv over the 8 orientations, max over the group)."""
     kwargs.setdefault("lift", "stem")
     return LiftedSREResNet(**kwargs)
 
 
+@register_model(spatial_dims=2, group="d4")
 def sre_resnet18_d4stage1(**kwargs: Any) -> LiftedSREResNet:
     """SRE-ResNet-18 whose stem + first stage are plain, run in all 8 orientations and max-pooled."""
     kwargs.setdefault("lift", "stage1")
     return LiftedSREResNet(**kwargs)
 
-
-register_model("sre_resnet18_d4stem", sre_resnet18_d4stem, 2, "d4",
-               "SRE-ResNet-18 with a D4 lifting stem pooled over the group (orientation-aware, exact)")
-register_model("sre_resnet18_d4stage1", sre_resnet18_d4stage1, 2, "d4",
-               "SRE-ResNet-18 with a plain stem + stage 1 symmetrised over D4 (orientation-aware, exact)")

@@ -7,7 +7,7 @@ Same architecture, arguments, module names and parameter counts as the official 
 ``SRE_ResNet`` (so its checkpoints load), with three differences:
 
 * ``in_channels`` is honoured (the official stem always takes 3 channels);
-* every stride is done by the centre-aligned pooling of :mod:`sreconv.models.downsample`, which equals the
+* every stride is done by the centre-aligned pooling of :mod:`sreconv.nn.pooling`, which equals the
   official ``AvgPool2d(s)`` on sizes divisible by ``s`` (e.g. 32 -> 16 -> 8 -> 4, where outputs are
   identical to the official model) and stays exact on odd sizes (28 -> 14 -> 7 -> 4), where the official
   one drops the last row and column; ``downsample='official'`` restores the official poolings;
@@ -18,18 +18,20 @@ Same architecture, arguments, module names and parameter counts as the official 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence, Type, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv2d
-from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, init_plain_weights, per_stage
+from ..nn.pooling import SymmetricMaxPool2d
+from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, classifier_head, init_plain_weights, per_stage
 from .blocks import DOWNSAMPLE_MODES, BasicBlock, SREBasicBlock, SREBottleneck, make_pool
-from .downsample import SymmetricMaxPool2d
+from .registry import register_model
 
-__all__ = ["SREResNet", "SRE_ResNet", "sre_resnet18", "sre_resnet34", "sre_resnet50", "ResNet", "resnet18",
-           "resnet34"]
+__all__ = ["SREResNet", "SRE_ResNet", "sre_resnet18", "sre_resnet34", "sre_resnet50", "ResNet", "plain_resnet18",
+           "plain_resnet34"]
 
 
 class SREResNet(ClassifierMixin, nn.Module):
@@ -73,25 +75,25 @@ class SREResNet(ClassifierMixin, nn.Module):
 
     def __init__(
         self,
-        block: Type[Union[SREBasicBlock, SREBottleneck]],
+        block: type[SREBasicBlock | SREBottleneck],
         layers: Sequence[int],
         num_classes: int = 1000,
         zero_init_residual: bool = False,
         groups: int = 1,
         width_per_group: int = 64,
-        replace_stride_with_dilation: Optional[Sequence[bool]] = None,
-        norm_layer: Optional[Callable[..., nn.Module]] = None,
+        replace_stride_with_dilation: Sequence[bool] | None = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         large_conv: bool = False,
-        sre_conv_size: Union[int, Sequence[int]] = 3,
+        sre_conv_size: int | Sequence[int] = 3,
         deepwise_ri: bool = False,
         inplanes: int = 64,
-        layer_stride: Union[int, Sequence[int]] = (1, 2, 2, 2),
-        sre_k: Union[None, int, Sequence[Optional[int]]] = None,
+        layer_stride: int | Sequence[int] = (1, 2, 2, 2),
+        sre_k: None | int | Sequence[int | None] = None,
         skip_first_maxpool: bool = False,
         in_channels: int = 3,
         ring_basis: str = "hard",
         stem_kernel_size: int = 5,
-        stem_sre_k: Optional[int] = None,
+        stem_sre_k: int | None = None,
         downsample: str = "exact",
         **kwargs: Any,
     ) -> None:
@@ -139,7 +141,7 @@ class SREResNet(ClassifierMixin, nn.Module):
         self.num_features = 8 * inplanes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten = nn.Flatten(1)
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = classifier_head(self.num_features, num_classes)
         self._init_weights(zero_init_residual)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -161,7 +163,7 @@ class SREResNet(ClassifierMixin, nn.Module):
                     nn.init.constant_(m.bn2.weight, 0)
 
     def _make_layer(self, block, planes: int, blocks: int, stride: int = 1, dilate: bool = False,
-                    sre_conv_size: int = 3, sre_k: Optional[int] = None) -> nn.Sequential:
+                    sre_conv_size: int = 3, sre_k: int | None = None) -> nn.Sequential:
         norm_layer = self._norm_layer
         previous_dilation = self.dilation
         if dilate:
@@ -196,33 +198,49 @@ class SREResNet(ClassifierMixin, nn.Module):
 #: The official class name.
 SRE_ResNet = SREResNet
 
-_DOC = """{depth}-layer SRE-ResNet (Du et al., "SRE-Conv", ISBI 2025, arXiv:2501.09753).
+@register_model(spatial_dims=2, group="d4")
+def sre_resnet18(**kwargs: Any) -> SREResNet:
+    """SRE-ResNet-18 (Du et al., ISBI 2025, arXiv:2501.09753).
 
     Takes the arguments of :class:`SREResNet` (the official ones plus ``in_channels``, ``ring_basis``,
     ``downsample``). Paper configuration: ``sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True``.
 
     Example:
-        >>> model = sre_resnet{depth}(num_classes=9, inplanes=8, sre_conv_size=[9, 9, 5, 5], in_channels=1)
+        >>> model = sre_resnet18(num_classes=9, inplanes=8, sre_conv_size=[9, 9, 5, 5], in_channels=1)
         >>> model(torch.randn(2, 1, 32, 32)).shape
         torch.Size([2, 9])
-"""
-
-
-def sre_resnet18(**kwargs: Any) -> SREResNet:
+    """
     return SREResNet(SREBasicBlock, [2, 2, 2, 2], **kwargs)
 
 
+@register_model(spatial_dims=2, group="d4")
 def sre_resnet34(**kwargs: Any) -> SREResNet:
+    """SRE-ResNet-34 (Du et al., ISBI 2025, arXiv:2501.09753).
+
+    Takes the arguments of :class:`SREResNet` (the official ones plus ``in_channels``, ``ring_basis``,
+    ``downsample``). Paper configuration: ``sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True``.
+
+    Example:
+        >>> model = sre_resnet34(num_classes=9, inplanes=8, sre_conv_size=[9, 9, 5, 5], in_channels=1)
+        >>> model(torch.randn(2, 1, 32, 32)).shape
+        torch.Size([2, 9])
+    """
     return SREResNet(SREBasicBlock, [3, 4, 6, 3], **kwargs)
 
 
+@register_model(spatial_dims=2, group="d4")
 def sre_resnet50(**kwargs: Any) -> SREResNet:
+    """SRE-ResNet-50, bottleneck blocks (Du et al., ISBI 2025, arXiv:2501.09753).
+
+    Takes the arguments of :class:`SREResNet` (the official ones plus ``in_channels``, ``ring_basis``,
+    ``downsample``). Paper configuration: ``sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True``.
+
+    Example:
+        >>> model = sre_resnet50(num_classes=9, inplanes=8, sre_conv_size=[9, 9, 5, 5], in_channels=1)
+        >>> model(torch.randn(2, 1, 32, 32)).shape
+        torch.Size([2, 9])
+    """
     return SREResNet(SREBottleneck, [3, 4, 6, 3], **kwargs)
-
-
-sre_resnet18.__doc__ = _DOC.format(depth=18)
-sre_resnet34.__doc__ = _DOC.format(depth=34)
-sre_resnet50.__doc__ = _DOC.format(depth=50)
 
 
 class ResNet(ClassifierMixin, nn.Module):
@@ -240,14 +258,14 @@ class ResNet(ClassifierMixin, nn.Module):
         norm_layer: normalisation factory.
 
     Example:
-        >>> resnet18(num_classes=9, in_channels=1)(torch.randn(2, 1, 28, 28)).shape
+        >>> plain_resnet18(num_classes=9, in_channels=1)(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 9])
     """
 
     spatial_dims = 2
 
     def __init__(self, layers: Sequence[int], num_classes: int = 1000, in_channels: int = 3, inplanes: int = 64,
-                 zero_init_residual: bool = False, norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+                 zero_init_residual: bool = False, norm_layer: Callable[..., nn.Module] | None = None) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm2d
         self.in_channels = in_channels
@@ -258,7 +276,7 @@ class ResNet(ClassifierMixin, nn.Module):
         current = add_plain_stages(self, BasicBlock, nn.Conv2d, layers, inplanes, norm_layer)
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(current, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = classifier_head(current, num_classes)
         init_plain_weights(self, nn.Conv2d, nn.BatchNorm2d)
         if zero_init_residual:
             for m in self.modules():
@@ -270,11 +288,13 @@ class ResNet(ClassifierMixin, nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def resnet18(**kwargs: Any) -> ResNet:
-    """Plain ResNet-18 for small images (baseline; not equivariant). See :class:`ResNet`."""
+@register_model(spatial_dims=2, group=None, aliases=("resnet18",))
+def plain_resnet18(**kwargs: Any) -> ResNet:
+    """Plain ResNet-18 for small images (baseline, not equivariant; old name resnet18). See :class:`ResNet`."""
     return ResNet([2, 2, 2, 2], **kwargs)
 
 
-def resnet34(**kwargs: Any) -> ResNet:
-    """Plain ResNet-34 for small images (baseline; not equivariant). See :class:`ResNet`."""
+@register_model(spatial_dims=2, group=None, aliases=("resnet34",))
+def plain_resnet34(**kwargs: Any) -> ResNet:
+    """Plain ResNet-34 for small images (baseline, not equivariant; old name resnet34). See :class:`ResNet`."""
     return ResNet([3, 4, 6, 3], **kwargs)

@@ -12,22 +12,24 @@ Same layout and parameter count as the official ``sre_r3d_18`` (so its checkpoin
   official checkpoint crops its ``(1, 1, 2, 147)`` stem masks to ``(1, 1, 2, 27)`` (checked to be zero
   outside), so the outputs are identical. ``stem_kernel_size`` may also be anisotropic, e.g. ``(3, 7, 7)``:
   its rings then use true 3D distances (it is then only equivariant to the symmetries that keep its shape);
-* strides use the centre-aligned pooling of :mod:`sreconv.models.downsample` (identical to the official
+* strides use the centre-aligned pooling of :mod:`sreconv.nn.pooling` (identical to the official
   ``AvgPool3d(2)`` on even sizes, exact on odd ones: 28 -> 14 -> 7 -> 4).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Type, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv3d
-from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, init_plain_weights, per_stage
+from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, classifier_head, init_plain_weights, per_stage
 from .blocks import DOWNSAMPLE_MODES, BasicBlock3d, SREBasicBlock3d, make_pool
+from .registry import register_model
 
-__all__ = ["SREResNet3d", "VideoResNet3d", "sre_r3d_18", "sre_r3d_34", "r3d_18"]
+__all__ = ["SREResNet3d", "VideoResNet3d", "sre_r3d_18", "sre_r3d_34", "R3D", "plain_r3d_18"]
 
 _OFFICIAL_STEM_KEY = "stem.0.weight_index_mat"
 
@@ -66,15 +68,15 @@ class SREResNet3d(ClassifierMixin, nn.Module):
         num_classes: int = 400,
         zero_init_residual: bool = False,
         in_channels: int = 3,
-        sre_conv_size: Union[int, Sequence[int]] = 3,
-        sre_k: Union[None, int, Sequence[Optional[int]]] = None,
+        sre_conv_size: int | Sequence[int] = 3,
+        sre_k: None | int | Sequence[int | None] = None,
         inplanes: int = 64,
-        stem_kernel_size: Union[int, Tuple[int, int, int]] = 3,
-        stem_sre_k: Optional[int] = None,
+        stem_kernel_size: int | tuple[int, int, int] = 3,
+        stem_sre_k: int | None = None,
         ring_basis: str = "hard",
-        norm_layer: Optional[Callable[..., nn.Module]] = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         downsample: str = "exact",
-        block: Type[SREBasicBlock3d] = SREBasicBlock3d,
+        block: type[SREBasicBlock3d] = SREBasicBlock3d,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -104,13 +106,13 @@ class SREResNet3d(ClassifierMixin, nn.Module):
                 )
             common = dict(sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i], norm_layer=norm_layer,
                           ring_basis=ring_basis, pool=downsample)
-            blocks: List[nn.Module] = [block(self.inplanes, planes, stride, down, **common)]
+            blocks: list[nn.Module] = [block(self.inplanes, planes, stride, down, **common)]
             self.inplanes = planes * block.expansion
             blocks += [block(self.inplanes, planes, **common) for _ in range(1, layers[i])]
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.num_features = 8 * inplanes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = classifier_head(self.num_features, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -155,8 +157,9 @@ class SREResNet3d(ClassifierMixin, nn.Module):
 VideoResNet3d = SREResNet3d
 
 
+@register_model(spatial_dims=3, group="cube")
 def sre_r3d_18(**kwargs: Any) -> SREResNet3d:
-    """18-layer SRE-ResNet 3D (Du et al., "SRE-Conv", ISBI 2025, arXiv:2501.09753).
+    """SRE-ResNet3D-18 (Du et al., ISBI 2025, arXiv:2501.09753).
 
     Takes the arguments of :class:`SREResNet3d` (paper: ``sre_conv_size=5``, about 3.85 M parameters).
 
@@ -167,8 +170,9 @@ def sre_r3d_18(**kwargs: Any) -> SREResNet3d:
     return SREResNet3d([2, 2, 2, 2], **kwargs)
 
 
+@register_model(spatial_dims=3, group="cube")
 def sre_r3d_34(**kwargs: Any) -> SREResNet3d:
-    """34-layer SRE-ResNet 3D (blocks ``[3, 4, 6, 3]``); arguments of :class:`SREResNet3d`."""
+    """SRE-ResNet3D-34 (blocks ``[3, 4, 6, 3]``); arguments of :class:`SREResNet3d`."""
     return SREResNet3d([3, 4, 6, 3], **kwargs)
 
 
@@ -176,7 +180,7 @@ class R3D(ClassifierMixin, nn.Module):
     """Plain 3D ResNet (torchvision ``r3d_18`` layout, stride-1 ``(3, 7, 7)`` stem) baseline; not equivariant.
 
     Example:
-        >>> r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(2, 1, 8, 8, 8)).shape
+        >>> plain_r3d_18(num_classes=2, in_channels=1, inplanes=4)(torch.randn(2, 1, 8, 8, 8)).shape
         torch.Size([2, 2])
     """
 
@@ -184,7 +188,7 @@ class R3D(ClassifierMixin, nn.Module):
 
     def __init__(self, layers: Sequence[int] = (2, 2, 2, 2), num_classes: int = 400, in_channels: int = 3,
                  inplanes: int = 64, zero_init_residual: bool = False,
-                 norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+                 norm_layer: Callable[..., nn.Module] | None = None) -> None:
         super().__init__()
         norm_layer = norm_layer or nn.BatchNorm3d
         self.in_channels = in_channels
@@ -195,7 +199,7 @@ class R3D(ClassifierMixin, nn.Module):
         current = add_plain_stages(self, BasicBlock3d, nn.Conv3d, layers, inplanes, norm_layer)
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
-        self.fc = nn.Linear(current, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = classifier_head(current, num_classes)
         init_plain_weights(self, nn.Conv3d, nn.BatchNorm3d)
         if zero_init_residual:
             for m in self.modules():
@@ -207,6 +211,7 @@ class R3D(ClassifierMixin, nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def r3d_18(**kwargs: Any) -> R3D:
-    """Plain R3D-18 baseline (stride-1 stem for small volumes). See :class:`R3D`."""
+@register_model(spatial_dims=3, group=None, aliases=("r3d_18",))
+def plain_r3d_18(**kwargs: Any) -> R3D:
+    """Plain R3D-18 with a stride-1 stem for small volumes (baseline; old name r3d_18). See :class:`R3D`."""
     return R3D([2, 2, 2, 2], **kwargs)

@@ -11,6 +11,17 @@ from .conv import (
     export_to_conv,
 )
 from .functional import expand_kernel, sre_conv, sre_conv_transpose
+from .pooling import (
+    CenteredSubsample,
+    SymmetricAvgPool1d,
+    SymmetricAvgPool2d,
+    SymmetricAvgPool3d,
+    SymmetricMaxPool1d,
+    SymmetricMaxPool2d,
+    SymmetricMaxPool3d,
+    SymmetricPool,
+    centered_pool_geometry,
+)
 from .ring_basis import (
     RING_BASES,
     default_num_rings,
@@ -21,6 +32,7 @@ from .ring_basis import (
 )
 
 __all__ = [
+    "CenteredSubsample",
     "RING_BASES",
     "SRE_LAYERS",
     "SREConv1d",
@@ -29,6 +41,14 @@ __all__ = [
     "SREConvTranspose1d",
     "SREConvTranspose2d",
     "SREConvTranspose3d",
+    "SymmetricAvgPool1d",
+    "SymmetricAvgPool2d",
+    "SymmetricAvgPool3d",
+    "SymmetricMaxPool1d",
+    "SymmetricMaxPool2d",
+    "SymmetricMaxPool3d",
+    "SymmetricPool",
+    "centered_pool_geometry",
     "default_num_rings",
     "expand_kernel",
     "export_to_conv",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")
@@ -19,7 +20,7 @@ def check_int(value: Any, name: str, minimum: int | None = None) -> int:
     return value
 
 
-def check_tuple(value: Any, n: int, name: str, minimum: int | None = None) -> Tuple[int, ...]:
+def check_tuple(value: Any, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
     """Expands an int to an ``n``-tuple, or checks a sequence of ``n`` ints."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, numbers.Integral)):
         raise TypeError(
@@ -40,7 +41,7 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def check_kernel_size(value: Any, n: int) -> Tuple[int, ...]:
+def check_kernel_size(value: Any, n: int) -> tuple[int, ...]:
     """Kernel sizes must be odd so that every kernel has a centre cell to be symmetric about."""
     size = check_tuple(value, n, "kernel_size", minimum=1)
     if any(k % 2 == 0 for k in size):
@@ -51,7 +52,7 @@ def check_kernel_size(value: Any, n: int) -> Tuple[int, ...]:
     return size
 
 
-def check_padding(value: Any, n: int, transposed: bool) -> str | Tuple[int, ...]:
+def check_padding(value: Any, n: int, transposed: bool) -> str | tuple[int, ...]:
     """Accepts an int, an ``n``-tuple, or (for convolutions, not transposed ones) ``'same'``/``'valid'``."""
     if isinstance(value, str):
         if transposed:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import TypeAlias
 
 import torch
 import torch.nn as nn
@@ -27,7 +28,7 @@ from .functional import expand_kernel
 from .ring_basis import RING_BASES, make_ring_basis
 from .ring_conv import IMPLS, RingPlan, build_ring_plan, modelled_costs, output_size, prefer_ring, ring_conv
 
-_IntOrTuple = Union[int, Tuple[int, ...]]
+_IntOrTuple: TypeAlias = int | tuple[int, ...]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -53,18 +54,18 @@ class _SREConvNd(nn.Module):
         out_channels: int,
         kernel_size: _IntOrTuple,
         stride: _IntOrTuple,
-        padding: Union[str, _IntOrTuple],
+        padding: str | _IntOrTuple,
         dilation: _IntOrTuple,
         groups: int,
         bias: bool,
         padding_mode: str,
         output_padding: _IntOrTuple,
-        device: Optional[torch.device],
-        dtype: Optional[torch.dtype],
-        sre_k: Optional[int],
+        device: torch.device | None,
+        dtype: torch.dtype | None,
+        sre_k: int | None,
         ring_basis: str,
         force_circular: bool,
-        gaussian_sigma: Optional[float],
+        gaussian_sigma: float | None,
         impl: str = "auto",
     ) -> None:
         super().__init__()
@@ -111,9 +112,9 @@ class _SREConvNd(nn.Module):
             shape = (self.out_channels, self.in_channels // self.groups, self.sre_k)
         self.weight = nn.Parameter(torch.empty(shape, **factory))
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
-        self._kernel_cache: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+        self._kernel_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         # Plain Python (ints): survives deepcopy/pickle and is a constant for torch.compile.
-        self._ring_plan: Optional[RingPlan] = None if self._transposed else build_ring_plan(basis)
+        self._ring_plan: RingPlan | None = None if self._transposed else build_ring_plan(basis)
         self._auto_choice: dict = {}
         self.reset_parameters()
 
@@ -186,7 +187,7 @@ class _SREConvNd(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
-    def _adopt_official_masks(self, masks: torch.Tensor, error_msgs: List[str]) -> None:
+    def _adopt_official_masks(self, masks: torch.Tensor, error_msgs: list[str]) -> None:
         expected = (1, 1, self.sre_k, math.prod(self.kernel_size))
         if tuple(masks.shape) != expected:
             error_msgs.append(
@@ -271,18 +272,18 @@ class _SREConv(_SREConvNd):
         out_channels: int,
         kernel_size: _IntOrTuple,
         stride: _IntOrTuple = 1,
-        padding: Union[str, _IntOrTuple] = 0,
+        padding: str | _IntOrTuple = 0,
         dilation: _IntOrTuple = 1,
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: Optional[torch.device] = None,
-        dtype: Optional[torch.dtype] = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
         *,
-        sre_k: Optional[int] = None,
+        sre_k: int | None = None,
         ring_basis: str = "hard",
         force_circular: bool = True,
-        gaussian_sigma: Optional[float] = None,
+        gaussian_sigma: float | None = None,
         impl: str = "auto",
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
@@ -299,7 +300,7 @@ class _SREConv(_SREConvNd):
         # F.pad wants the last dimension first.
         self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pairs) for v in pair)
 
-    def resolved_impl(self, input: Optional[torch.Tensor] = None) -> str:
+    def resolved_impl(self, input: torch.Tensor | None = None) -> str:
         """The path ``forward`` takes: ``'dense'`` or ``'ring'``.
 
         ``impl='auto'`` compares a cost model of both paths (:func:`sreconv.nn.ring_conv.modelled_costs`,
@@ -372,20 +373,20 @@ class _SREConvTranspose(_SREConvNd):
         bias: bool = True,
         dilation: _IntOrTuple = 1,
         padding_mode: str = "zeros",
-        device: Optional[torch.device] = None,
-        dtype: Optional[torch.dtype] = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
         *,
-        sre_k: Optional[int] = None,
+        sre_k: int | None = None,
         ring_basis: str = "hard",
         force_circular: bool = True,
-        gaussian_sigma: Optional[float] = None,
+        gaussian_sigma: float | None = None,
         impl: str = "auto",
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, output_padding, device, dtype, sre_k, ring_basis, force_circular,
                          gaussian_sigma, impl)
 
-    def resolved_impl(self, input: Optional[torch.Tensor] = None) -> str:
+    def resolved_impl(self, input: torch.Tensor | None = None) -> str:
         """Always ``'dense'``: transposed layers accept ``impl='ring'`` but run the dense kernel.
 
         A transposed convolution scatters every input pixel over the kernel; its ring form would need the
@@ -394,7 +395,7 @@ class _SREConvTranspose(_SREConvNd):
         """
         return "dense"
 
-    def forward(self, input: torch.Tensor, output_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, output_size: Sequence[int] | None = None) -> torch.Tensor:
         """Args: input ``(N, C_in, *spatial)``; ``output_size`` picks ``output_padding`` as in torch."""
         self._check_input(input)
         n = self._spatial_dims

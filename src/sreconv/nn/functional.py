@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import TypeAlias
 
 import torch
 import torch.nn.functional as F
 
-_IntOrTuple = Union[int, Sequence[int]]
+_IntOrTuple: TypeAlias = int | Sequence[int]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -47,9 +48,9 @@ def sre_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
     basis: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: _IntOrTuple = 1,
-    padding: Union[str, _IntOrTuple] = 0,
+    padding: str | _IntOrTuple = 0,
     dilation: _IntOrTuple = 1,
     groups: int = 1,
 ) -> torch.Tensor:
@@ -84,7 +85,7 @@ def sre_conv_transpose(
     input: torch.Tensor,
     weight: torch.Tensor,
     basis: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: _IntOrTuple = 1,
     padding: _IntOrTuple = 0,
     output_padding: _IntOrTuple = 0,

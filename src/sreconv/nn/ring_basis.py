@@ -19,7 +19,7 @@ Two kinds exist:
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -75,7 +75,7 @@ def default_num_rings(kernel_size: Sequence[int], force_circular: bool = True) -
 
 
 def resolve_num_rings(
-    kernel_size: Sequence[int], num_rings: Optional[int], force_circular: bool, name: str = "sre_k"
+    kernel_size: Sequence[int], num_rings: int | None, force_circular: bool, name: str = "sre_k"
 ) -> int:
     """Returns the default ring count for ``None``, else checks ``1 <= num_rings <= distinct radii``."""
     if num_rings is None:
@@ -91,7 +91,7 @@ def resolve_num_rings(
     return num_rings
 
 
-def _as_size(kernel_size: int | Sequence[int], ndim: Optional[int]) -> Tuple[int, ...]:
+def _as_size(kernel_size: int | Sequence[int], ndim: int | None) -> tuple[int, ...]:
     if isinstance(kernel_size, int):
         return check_kernel_size(kernel_size, ndim or 2)
     return check_kernel_size(tuple(kernel_size), len(kernel_size) if ndim is None else ndim)
@@ -99,9 +99,9 @@ def _as_size(kernel_size: int | Sequence[int], ndim: Optional[int]) -> Tuple[int
 
 def hard_ring_basis(
     kernel_size: int | Sequence[int],
-    num_rings: Optional[int] = None,
+    num_rings: int | None = None,
     force_circular: bool = True,
-    ndim: Optional[int] = None,
+    ndim: int | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """0/1 ring masks following the official SRE-Conv rule bit for bit (float64 distances and edges).
@@ -158,10 +158,10 @@ def _ring_radii(kernel_size: Sequence[int], num_rings: int, force_circular: bool
 
 def gaussian_ring_basis(
     kernel_size: int | Sequence[int],
-    num_rings: Optional[int] = None,
+    num_rings: int | None = None,
     force_circular: bool = True,
-    sigma: Optional[float] = None,
-    ndim: Optional[int] = None,
+    sigma: float | None = None,
+    ndim: int | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Smooth rings: Gaussian profiles of the distance to ``R`` evenly spaced ring radii.
@@ -204,10 +204,10 @@ def gaussian_ring_basis(
 def make_ring_basis(
     kind: str,
     kernel_size: int | Sequence[int],
-    num_rings: Optional[int] = None,
+    num_rings: int | None = None,
     force_circular: bool = True,
-    sigma: Optional[float] = None,
-    ndim: Optional[int] = None,
+    sigma: float | None = None,
+    ndim: int | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Builds a ``'hard'`` or ``'gaussian'`` basis; see :func:`hard_ring_basis`, :func:`gaussian_ring_basis`."""

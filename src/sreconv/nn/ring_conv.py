@@ -23,8 +23,8 @@ the responses, so training keeps as much memory as a dense convolution, not ``G`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 IMPLS = ("auto", "dense", "ring")
 
 # (lead offsets, box half-width, sign): one shifted box inside a group's response.
-_Term = Tuple[Tuple[int, ...], int, int]
+_Term = tuple[tuple[int, ...], int, int]
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ class RingPlan:
         num_boxes: ``A``, one more than the largest half-width used.
     """
 
-    kernel_size: Tuple[int, ...]
-    representatives: Tuple[int, ...]
-    terms: Tuple[Tuple[_Term, ...], ...]
+    kernel_size: tuple[int, ...]
+    representatives: tuple[int, ...]
+    terms: tuple[tuple[_Term, ...], ...]
     num_boxes: int
 
     @property
@@ -62,7 +62,7 @@ class RingPlan:
         return sum(len(t) for t in self.terms)
 
 
-def build_ring_plan(basis: torch.Tensor) -> Optional[RingPlan]:
+def build_ring_plan(basis: torch.Tensor) -> RingPlan | None:
     """Groups the kernel cells of ``basis`` and decomposes each group into boxes.
 
     Args:
@@ -110,7 +110,7 @@ def build_ring_plan(basis: torch.Tensor) -> Optional[RingPlan]:
 
 
 def output_size(spatial: Sequence[int], kernel_size: Sequence[int], stride: Sequence[int],
-                dilation: Sequence[int]) -> Tuple[int, ...]:
+                dilation: Sequence[int]) -> tuple[int, ...]:
     """Output size of an unpadded convolution (the input is padded beforehand)."""
     return tuple((s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(spatial, kernel_size, stride, dilation))
 
@@ -293,7 +293,7 @@ def _chunked_forward(xp, group_weight, bias, plan, stride, dilation, groups):
     return out
 
 
-def _mix(resp: torch.Tensor, group_weight: torch.Tensor, bias: Optional[torch.Tensor], groups: int) -> torch.Tensor:
+def _mix(resp: torch.Tensor, group_weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> torch.Tensor:
     n_batch = resp.shape[0]
     out = tuple(resp.shape[4:])
     flat = resp.reshape(n_batch, groups, -1, math.prod(out))
@@ -318,13 +318,13 @@ def ring_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
     basis: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: Sequence[int] = 1,
     padding: Sequence[int] = 0,
     dilation: Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
-    plan: Optional[RingPlan] = None,
+    plan: RingPlan | None = None,
 ) -> torch.Tensor:
     """SRE convolution through the ring engine; equals :func:`sreconv.nn.functional.sre_conv` up to rounding.
 
@@ -387,7 +387,7 @@ AUTO_MARGIN = 0.75
 
 def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingPlan, support: int,
                    stride: Sequence[int], training: bool, device_type: str = "cpu",
-                   positions: Optional[int] = None) -> Tuple[float, float]:
+                   positions: int | None = None) -> tuple[float, float]:
     """Modelled cost of the dense and ring paths, in dense-convolution multiply-adds.
 
     Args:

@@ -13,8 +13,8 @@ by their central slice in the plane of rotation.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: ``--method`` name -> class name in ``pytorch_grad_cam``.
-CAM_METHODS: Dict[str, str] = {
+CAM_METHODS: dict[str, str] = {
     "gradcam": "GradCAM",
     "gradcam++": "GradCAMPlusPlus",
     "xgradcam": "XGradCAM",
@@ -98,7 +98,7 @@ def cam_class(method: str, spatial_dims: int = 2):
     return getattr(pytorch_grad_cam, CAM_METHODS[key])
 
 
-def find_target_layer(model: nn.Module, name: Optional[str] = None) -> Tuple[str, nn.Module]:
+def find_target_layer(model: nn.Module, name: str | None = None) -> tuple[str, nn.Module]:
     """The layer whose activations the CAM weighs: ``name`` if given, else the last feature block.
 
     The default is ``layer4`` (the output of ``forward_features`` in every sreconv ResNet), else the last
@@ -142,7 +142,7 @@ def compute_cams(
     x: torch.Tensor,
     targets: Sequence[int],
     method: str = "gradcam",
-    layer: Optional[str] = None,
+    layer: str | None = None,
 ) -> np.ndarray:
     """CAMs of a batch ``x`` ``(N, C, *S)`` for the given class per item, scaled to ``[0, 1]`` per map.
 
@@ -233,23 +233,23 @@ class CamSweep:
         axis: 3D rotation axis (None in 2D).
     """
 
-    angles: List[float]
+    angles: list[float]
     target: int
-    label: Optional[int]
-    class_names: List[str]
-    images: List[np.ndarray]
-    cams: List[np.ndarray]
-    cams_back: List[np.ndarray]
+    label: int | None
+    class_names: list[str]
+    images: list[np.ndarray]
+    cams: list[np.ndarray]
+    cams_back: list[np.ndarray]
     probs: np.ndarray
-    diff_vs_upright: List[float]
+    diff_vs_upright: list[float]
     pairwise: np.ndarray
     method: str = "gradcam"
     layer: str = "layer4"
-    axis: Optional[str] = None
+    axis: str | None = None
     title: str = ""
-    extra: Dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
-    def quarter_turn_max_diff(self) -> Optional[float]:
+    def quarter_turn_max_diff(self) -> float | None:
         """The largest pairwise difference among the multiples of 90 degrees (None if fewer than two)."""
         idx = [i for i, a in enumerate(self.angles) if _is_quarter(a)]
         if len(idx) < 2:
@@ -288,9 +288,9 @@ def cam_sweep(
     angles: Sequence[float] = DEFAULT_ANGLES,
     *,
     method: str = "gradcam",
-    layer: Optional[str] = None,
-    target: Optional[int] = None,
-    label: Optional[int] = None,
+    layer: str | None = None,
+    target: int | None = None,
+    label: int | None = None,
     class_names: Sequence[str] = (),
     axis: str = "z",
     multi_label: bool = False,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from sreconv.cli import register_command
 
@@ -18,7 +19,7 @@ from .cam import CAM_METHODS, DEFAULT_ANGLES
 _ERRORS = (ValueError, TypeError, KeyError, OSError, ImportError, RuntimeError, IndexError)
 
 
-def _guarded(name: str, func: Callable[[argparse.Namespace], Optional[int]]):
+def _guarded(name: str, func: Callable[[argparse.Namespace], int | None]):
     def run(args: argparse.Namespace) -> int:
         try:
             status = func(args)
@@ -68,7 +69,7 @@ def _add_cam_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axis", default="z", choices=["x", "y", "z"], help="3D rotation axis (default z)")
 
 
-def _cam_options(args: argparse.Namespace, run, label: Optional[int]) -> Dict[str, Any]:
+def _cam_options(args: argparse.Namespace, run, label: int | None) -> dict[str, Any]:
     """Keyword arguments of ``cam_sweep`` / ``rotation_track`` given by the flags of :func:`_add_cam_options`."""
     return dict(method=args.method, layer=args.layer, target=args.target, label=label,
                 class_names=run.label_names(), axis=args.axis, title=run.name,

@@ -6,8 +6,8 @@ Frames are drawn with matplotlib and written with ``imageio``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,13 +23,13 @@ class RotationTrack:
     """One model's view of the rotating image: per-frame display image, CAM and class probabilities."""
 
     title: str
-    angles: List[float]
-    images: List[np.ndarray]
-    cams: List[np.ndarray]
+    angles: list[float]
+    images: list[np.ndarray]
+    cams: list[np.ndarray]
     probs: np.ndarray
     target: int
-    class_names: List[str]
-    label: Optional[int] = None
+    class_names: list[str]
+    label: int | None = None
 
 
 def rotation_track(
@@ -38,9 +38,9 @@ def rotation_track(
     angles: Sequence[float],
     *,
     method: str = "gradcam",
-    layer: Optional[str] = None,
-    target: Optional[int] = None,
-    label: Optional[int] = None,
+    layer: str | None = None,
+    target: int | None = None,
+    label: int | None = None,
     class_names: Sequence[str] = (),
     axis: str = "z",
     multi_label: bool = False,

@@ -4,7 +4,7 @@ from it, for chosen layers of a model.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -15,14 +15,14 @@ from .run import VizError
 __all__ = ["sre_layers", "default_layers", "ring_radii", "plot_kernels"]
 
 
-def sre_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+def sre_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, layer)`` of every SRE convolution in ``model``, in definition order."""
     from sreconv.nn import SRE_LAYERS
 
     return [(n, m) for n, m in model.named_modules() if isinstance(m, SRE_LAYERS)]
 
 
-def default_layers(model: nn.Module) -> List[str]:
+def default_layers(model: nn.Module) -> list[str]:
     """The first SRE convolution of each top-level child (stem, then one per stage): one per kernel size."""
     seen, names = set(), []
     for name, _ in sre_layers(model):
@@ -44,7 +44,7 @@ def ring_radii(layer: nn.Module) -> np.ndarray:
     return ((w * dist.flatten()).sum(1) / w.sum(1).clamp_min(1e-12)).numpy()
 
 
-def _select(model: nn.Module, names: Optional[Sequence[str]]) -> List[Tuple[str, nn.Module]]:
+def _select(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
     layers = dict(sre_layers(model))
     if not layers:
         raise VizError(f"{type(model).__name__} has no SRE convolutions (a baseline model?): nothing to draw")
@@ -62,7 +62,7 @@ def _select(model: nn.Module, names: Optional[Sequence[str]]) -> List[Tuple[str,
 def plot_kernels(
     model: nn.Module,
     path: str,
-    layers: Optional[Sequence[str]] = None,
+    layers: Sequence[str] | None = None,
     channels: int = 6,
     title: str = "",
     dpi: int = 100,

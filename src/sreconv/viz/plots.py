@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ __all__ = ["rotation_curves", "run_labels", "plot_results", "save_run_plot", "PL
 PLOT_NAME = "rotation.png"
 
 
-def rotation_curves(results: Dict[str, Any]) -> List[Tuple[str, Dict[str, list]]]:
+def rotation_curves(results: dict[str, Any]) -> list[tuple[str, dict[str, list]]]:
     """``[(suffix, block)]``: one rotation block for 2D results, one per axis (suffix ``" (x)"``) for 3D."""
     rot = results.get("rotation")
     if not isinstance(rot, dict) or not rot:
@@ -32,7 +33,7 @@ def rotation_curves(results: Dict[str, Any]) -> List[Tuple[str, Dict[str, list]]
     ]
 
 
-def run_labels(paths: Sequence[str], results: Sequence[Dict[str, Any]]) -> List[str]:
+def run_labels(paths: Sequence[str], results: Sequence[dict[str, Any]]) -> list[str]:
     """Legend names: the run folder's name (``results.json`` inside a folder), else ``model on dataset``;
     duplicates get the file's path to tell them apart."""
     labels = []
@@ -52,10 +53,10 @@ def _has(values: Sequence[float]) -> bool:
 
 
 def plot_results(
-    results: Sequence[Dict[str, Any]],
+    results: Sequence[dict[str, Any]],
     labels: Sequence[str],
     path: str,
-    title: Optional[str] = None,
+    title: str | None = None,
     dpi: int = 110,
 ) -> str:
     """Writes a PNG: accuracy vs angle (polar and Cartesian), AUC vs angle, flip accuracy as bars.
@@ -136,7 +137,7 @@ def plot_results(
 
 
 def plot_files(
-    paths: Sequence[str], out: str, labels: Optional[Sequence[str]] = None, title: Optional[str] = None
+    paths: Sequence[str], out: str, labels: Sequence[str] | None = None, title: str | None = None
 ) -> str:
     """:func:`plot_results` for ``results.json`` files or run folders."""
     results = [read_results(p) for p in paths]
@@ -146,7 +147,7 @@ def plot_files(
     return plot_results(results, names, out, title=title)
 
 
-def save_run_plot(results: Dict[str, Any], out_dir: str) -> Optional[str]:
+def save_run_plot(results: dict[str, Any], out_dir: str) -> str | None:
     """Writes ``<out_dir>/rotation.png`` for a finished run; None when there is nothing to plot.
 
     Called by ``sreconv train``; the caller guards against a missing matplotlib.
@@ -162,7 +163,7 @@ def save_run_plot(results: Dict[str, Any], out_dir: str) -> Optional[str]:
     )
 
 
-def save_run_plot_safely(results: Dict[str, Any], out_dir: str) -> Optional[str]:
+def save_run_plot_safely(results: dict[str, Any], out_dir: str) -> str | None:
     """:func:`save_run_plot` for the end of ``sreconv train``: prints where the plot went, and never fails the
     run (without matplotlib, or on any plotting error, it prints a note and returns None)."""
     try:

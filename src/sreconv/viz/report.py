@@ -11,7 +11,8 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) 
     return "\n".join(out) + "</table>"
 
 
-def _metrics_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]]]) -> str:
+def _metrics_table(names: Sequence[str], results: Sequence[dict[str, Any] | None]) -> str:
     header = [
         "run",
         "model",
@@ -105,7 +106,7 @@ def _metrics_table(names: Sequence[str], results: Sequence[Optional[Dict[str, An
     return _table(header, rows, left=3)
 
 
-def _angle_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]]]) -> str:
+def _angle_table(names: Sequence[str], results: Sequence[dict[str, Any] | None]) -> str:
     columns, data = [], []
     for name, res in zip(names, results):
         for suffix, block in rotation_curves(res or {}):
@@ -114,7 +115,7 @@ def _angle_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]
                 {
                     float(a): (acc, auc)
                     for a, acc, auc in zip(
-                        block["angles"], block["acc"], block.get("auc", [None] * len(block["acc"]))
+                        block["angles"], block["acc"], block.get("auc", [None] * len(block["acc"])), strict=False
                     )
                 }
             )
@@ -131,7 +132,7 @@ def _angle_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]
     return "<p class='note'>Test accuracy (AUC) per rotation angle.</p>" + _table(["angle"] + columns, rows)
 
 
-def _flip_table(names: Sequence[str], results: Sequence[Optional[Dict[str, Any]]]) -> str:
+def _flip_table(names: Sequence[str], results: Sequence[dict[str, Any] | None]) -> str:
     runs = [(n, r["flip"]) for n, r in zip(names, results) if r and isinstance(r.get("flip"), dict)]
     if not runs:
         return "<p class='note'>No flip results.</p>"
@@ -144,7 +145,7 @@ def build_report(
     run_dirs: Sequence[str],
     out: str,
     *,
-    cam_index: Optional[int] = 0,
+    cam_index: int | None = 0,
     cam_angles: Sequence[float] = (0, 45, 90, 180, 270),
     method: str = "gradcam",
     title: str = "sreconv run report",
@@ -169,7 +170,7 @@ def build_report(
     dup = {n for n in names if names.count(n) > 1}
     names = [f"{n} [{d}]" if n in dup else n for n, d in zip(names, run_dirs)]
     results = [read_results(d) if os.path.isfile(os.path.join(d, "results.json")) else None for d in run_dirs]
-    parts: List[str] = [
+    parts: list[str] = [
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M')} by <code>sreconv report</code> "
         f"from {len(run_dirs)} run(s).</p>",
@@ -234,7 +235,7 @@ def build_report(
     return out
 
 
-def _label(y) -> Optional[int]:
+def _label(y) -> int | None:
     """The class index of a label tensor, None for multi-label targets."""
     try:
         return int(y) if getattr(y, "numel", lambda: 1)() == 1 else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -44,7 +44,7 @@ def find_checkpoint(run_dir: str) -> str:
     raise VizError(f"no checkpoint in {run_dir} (looked for {', '.join(CHECKPOINT_NAMES)})")
 
 
-def read_results(path: str) -> Dict[str, Any]:
+def read_results(path: str) -> dict[str, Any]:
     """Reads a ``results.json`` (or the one inside a run folder)."""
     if os.path.isdir(path):
         path = os.path.join(path, "results.json")
@@ -75,8 +75,8 @@ class LoadedRun:
     model: torch.nn.Module
     config: Any
     checkpoint: str
-    run_dir: Optional[str] = None
-    results: Optional[Dict[str, Any]] = None
+    run_dir: str | None = None
+    results: dict[str, Any] | None = None
     _test: Any = field(default=None, repr=False)
 
     @property
@@ -98,7 +98,7 @@ class LoadedRun:
             self._test = build_datasets(self.config, train=False)["test"]
         return self._test
 
-    def sample(self, index: int) -> Tuple[torch.Tensor, Any]:
+    def sample(self, index: int) -> tuple[torch.Tensor, Any]:
         """Test image ``index`` (normalised, ``(C, *S)``) and its label.
 
         Raises:
@@ -116,7 +116,7 @@ class LoadedRun:
         return list(getattr(self.test_set(), "label_names", []))
 
 
-def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) -> LoadedRun:
+def load_run(run_dir: str | None = None, checkpoint: str | None = None) -> LoadedRun:
     """Rebuilds the model of a run folder (``--run``) or of a checkpoint file (``--checkpoint``).
 
     The configuration comes from the checkpoint (training checkpoints store it), else from the run folder's
@@ -129,9 +129,10 @@ def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) ->
     Raises:
         VizError: missing folder/file, no usable configuration, or weights that do not fit.
     """
-    from sreconv.engine.checkpoint import load_checkpoint, model_state_from
+    from sreconv.engine.checkpoint import load_checkpoint
     from sreconv.engine.config import TrainConfig, load_yaml
     from sreconv.engine.runner import build_datasets, build_model
+    from sreconv.serialization import model_state
 
     if run_dir is None and checkpoint is None:
         raise VizError("give --run DIR (a sreconv train output folder) or --checkpoint FILE.pt")
@@ -150,7 +151,7 @@ def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) ->
         ckpt = load_checkpoint(checkpoint)
     except (OSError, ValueError) as err:
         raise VizError(str(err)) from err
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict):
         values.update(ckpt["config"])
     elif run_dir and os.path.isfile(os.path.join(run_dir, "config.yaml")):
@@ -166,7 +167,7 @@ def load_run(run_dir: Optional[str] = None, checkpoint: Optional[str] = None) ->
     test = build_datasets(config, train=False)["test"]
     model = build_model(config, test)
     try:
-        model.load_state_dict(model_state_from(ckpt))
+        model.load_state_dict(model_state(ckpt))
     except RuntimeError as err:
         first = " ".join(str(err).split())[:300]
         raise VizError(f"checkpoint {checkpoint} does not fit model {config.model!r}: {first}") from err

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sreconv.cli import main
-from sreconv.engine import compare
+from sreconv_bench import compare
 from tests.data.fakes import write_fashion
 
 TINY = ["--dataset", "fashion-mnist", "--width", "4", "--sre-conv-size", "3", "3", "3", "3", "--epochs", "1",
@@ -50,7 +50,7 @@ def test_compare_tiny(fake_root, tmp_path, monkeypatch, capsys):
     assert lines[4].startswith("| e2cnn | 0 | skipped")
     assert all(line.count("|") == lines[0].count("|") for line in lines)
     assert "Machine:" in report and "Date:" in report and "sreconv compare" in report
-    assert "## Targets (issue 7)" in report and "| sre_hard | " in report.split("## Targets")[1]
+    assert "## Targets" in report and "| sre_hard | " in report.split("## Targets")[1]
     assert "| model | T-shirt/top | Trouser |" in report  # per-class table with the dataset's class names
     assert (out / "accuracy_vs_angle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| sre_hard | 1 |" in capsys.readouterr().out
@@ -85,8 +85,8 @@ def _run(label, model, upright, mean_rot, params, quarter=None, flips=None, devi
 
 
 def test_targets_hold_and_fail_where_they_should():
-    runs = [_run("cnn", "resnet18", 0.86, 0.22, 700_000, quarter=[0.86, 0.1, 0.2, 0.1], deviation=1.3),
-            _run("cnn_rotaug", "resnet18", 0.75, 0.74, 700_000, deviation=0.4),
+    runs = [_run("cnn", "plain_resnet18", 0.86, 0.22, 700_000, quarter=[0.86, 0.1, 0.2, 0.1], deviation=1.3),
+            _run("cnn_rotaug", "plain_resnet18", 0.75, 0.74, 700_000, deviation=0.4),
             _run("sre_good", "sre_resnet18", 0.84, 0.83, 250_000),
             _run("sre_good", "sre_resnet18", 0.86, 0.83, 250_000),  # second seed: means 0.85 / 0.83
             _run("sre_bad", "sre_resnet18", 0.70, 0.60, 300_000, quarter=[0.70, 0.70, 0.69, 0.70])]
@@ -112,7 +112,7 @@ def test_resume_keeps_runs_and_refuses_another_budget(fake_root, tmp_path, capsy
     assert main([*base, "--models", "cnn", "sre_hard"]) == 0  # adds a model: only that one trains
     printed = capsys.readouterr().out
     assert "cnn seed 0: kept from" in printed and "[compare] sre_hard (sre_resnet18) seed 0" in printed
-    assert "[compare] cnn (resnet18)" not in printed
+    assert "[compare] cnn (plain_resnet18)" not in printed
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert [r["label"] for r in runs] == ["cnn", "sre_hard"] and runs[0] == first[0]
     assert main([*base, "--models", "cnn", "--epochs", "2"]) == 2  # another budget: refused, nothing lost

@@ -37,7 +37,7 @@ mirrored order, which for sums of at most a few terms gives results equal up to 
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -61,7 +61,7 @@ __all__ = [
 
 def centered_pool_geometry(
     size: int, kernel: int, stride: int, padding: int = 0, output: str = "floor"
-) -> Tuple[int, int, int]:
+) -> tuple[int, int, int]:
     """Window, padding (negative = crop) and output count of a centre-aligned pooling on one axis.
 
     Args:
@@ -99,7 +99,7 @@ def centered_pool_geometry(
     return k, p, n
 
 
-def _as_tuple(value: Union[int, Sequence[int]], n: int, name: str) -> Tuple[int, ...]:
+def _as_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * n
     value = tuple(int(v) for v in value)
@@ -137,9 +137,9 @@ class SymmetricPool(nn.Module):
     def __init__(
         self,
         ndim: int,
-        kernel_size: Union[int, Sequence[int]],
-        stride: Optional[Union[int, Sequence[int]]] = None,
-        padding: Union[int, Sequence[int]] = 0,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] | None = None,
+        padding: int | Sequence[int] = 0,
         mode: str = "avg",
         output: str = "ceil",
         count_include_pad: bool = False,
@@ -161,7 +161,7 @@ class SymmetricPool(nn.Module):
         self.output = output
         self.count_include_pad = count_include_pad
 
-    def geometry(self, spatial: Sequence[int]) -> List[Tuple[int, int, int]]:
+    def geometry(self, spatial: Sequence[int]) -> list[tuple[int, int, int]]:
         """``(k, p, n)`` per axis for an input of spatial size ``spatial`` (see :func:`centered_pool_geometry`)."""
         return [
             centered_pool_geometry(h, k, s, p, self.output)
@@ -260,10 +260,6 @@ class CenteredSubsample(SymmetricPool):
         [0.5, 2.5, 4.5, 6.5]
     """
 
-    def __init__(self, ndim: int, stride: Union[int, Sequence[int]]) -> None:
+    def __init__(self, ndim: int, stride: int | Sequence[int]) -> None:
         super().__init__(ndim, 1, stride, 0, "avg", "floor", count_include_pad=False)
 
-
-def is_exact_stride(size: int, kernel: int, stride: int, padding: int) -> bool:
-    """Whether torch's strided grid is mirror-symmetric on an axis of ``size``: ``(H + 2p - k) % s == 0``."""
-    return (size + 2 * padding - kernel) % stride == 0 and size + 2 * padding >= kernel

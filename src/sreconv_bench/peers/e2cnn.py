@@ -2,26 +2,26 @@
 robustness benchmark (``sreconv compare``). Needs the optional package ``e2cnn`` (``pip install e2cnn``),
 imported only when the model is built. Deliberately *not* in the model registry (every registered model
 must build with the package's own dependencies) and not imported by ``sreconv.models``: import it from
-``sreconv.models.e2``. float32 only (e2cnn keeps its kernel bases in float32).
+``sreconv_bench.peers.e2cnn``. float32 only (e2cnn keeps its kernel bases in float32).
 
 Layout: a ResNet-18 (2 basic blocks per stage, stride-1 3x3 stem, no max-pool) whose convolutions are
 ``R2Conv`` between *regular* fields of D4 (``FlipRot2dOnR2(4)``: 8 channels per field), with
 ``InnerBatchNorm`` and ``ReLU`` per field; strides use the centre-aligned
-:class:`~sreconv.models.downsample.SymmetricAvgPool2d` (e2cnn's own strided pooling is not exact on
+:class:`~sreconv.nn.SymmetricAvgPool2d` (e2cnn's own strided pooling is not exact on
 every size), then ``GroupPooling`` (max over the 8 channels of each field), a global average pool and a
 linear classifier: the logits are exactly invariant to D4 in eval mode, on any input size.
 """
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ._base import ClassifierMixin
-from .downsample import SymmetricAvgPool2d
+from sreconv.models._base import ClassifierMixin
+from sreconv.nn.pooling import SymmetricAvgPool2d
 
 __all__ = ["E2ResNet", "e2cnn_d4_resnet18"]
 
@@ -113,7 +113,7 @@ class E2ResNet(ClassifierMixin, nn.Module):
     spatial_dims = 2
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, inplanes: int = 16,
-                 layers: List[int] = (2, 2, 2, 2), **ignored: Any) -> None:
+                 layers: list[int] = (2, 2, 2, 2), **ignored: Any) -> None:
         super().__init__()
         try:
             from e2cnn import gspaces

@@ -1,4 +1,4 @@
-"""``sreconv compare``: the rotation-robustness benchmark (issue 7), one command, one fixed budget.
+"""``sreconv compare``: the rotation-robustness benchmark, one command, one fixed budget.
 
 Trains several models under the same budget (epochs, batch, optimizer, seed, train-set size) and the same
 data pipeline, then scores every one on the same test images upright, rotated by 0, 10, ..., 350 degrees
@@ -39,8 +39,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,16 +56,16 @@ class Entry:
 
     label: str
     model: str
-    kwargs: Dict[str, Any] = field(default_factory=dict)
-    rotation_aug: Optional[str] = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    rotation_aug: str | None = None
     description: str = ""
-    optional_module: Optional[str] = None
-    factory: Optional[str] = None  # "module:function" used instead of the registry (optional peers)
+    optional_module: str | None = None
+    factory: str | None = None  # "module:function" used instead of the registry (optional peers)
 
 
-ENTRIES: Dict[str, Entry] = {e.label: e for e in [
-    Entry("cnn", "resnet18", description="plain ResNet-18"),
-    Entry("cnn_rotaug", "resnet18", rotation_aug="any", description="ResNet-18 + random-rotation augmentation"),
+ENTRIES: dict[str, Entry] = {e.label: e for e in [
+    Entry("cnn", "plain_resnet18", description="plain ResNet-18"),
+    Entry("cnn_rotaug", "plain_resnet18", rotation_aug="any", description="ResNet-18 + random-rotation augmentation"),
     Entry("sre_hard", "sre_resnet18", {"ring_basis": "hard"}, description="SRE-ResNet-18, hard rings"),
     Entry("sre_gauss", "sre_resnet18", {"ring_basis": "gaussian"}, description="SRE-ResNet-18, gaussian rings"),
     Entry("sre_d4stem", "sre_resnet18_d4stem", description="SRE-ResNet-18 + D4 lifting stem (max over group)"),
@@ -75,10 +76,10 @@ ENTRIES: Dict[str, Entry] = {e.label: e for e in [
     Entry("sre_d4stage1_rotaug", "sre_resnet18_d4stage1", {"ring_basis": "gaussian"}, rotation_aug="any",
           description="sre_d4stage1 + random-rotation augmentation"),
     Entry("e2cnn", "e2cnn_d4_resnet18", description="e2cnn D4 regular-field ResNet-18", optional_module="e2cnn",
-          factory="sreconv.models.e2:e2cnn_d4_resnet18"),
+          factory="sreconv_bench.peers.e2cnn:e2cnn_d4_resnet18"),
     Entry("e2cnn_rotaug", "e2cnn_d4_resnet18", rotation_aug="any", optional_module="e2cnn",
           description="e2cnn D4 regular-field ResNet-18 + random-rotation augmentation",
-          factory="sreconv.models.e2:e2cnn_d4_resnet18"),
+          factory="sreconv_bench.peers.e2cnn:e2cnn_d4_resnet18"),
 ]}
 # ~46 min for 3 seeds on 2 CPU cores; sre_d4stage1 (trained upright) adds 16 min.
 DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_hard", "sre_gauss", "sre_gauss_rotaug", "sre_d4stage1_rotaug", "e2cnn",
@@ -105,14 +106,13 @@ def _available(entry: Entry) -> bool:
 # ------------------------------------------------------------------------------------------------ data
 
 
-def _datasets(args: argparse.Namespace, rotation_aug: Optional[str]):
+def _datasets(args: argparse.Namespace, rotation_aug: str | None):
     from sreconv.data import build_dataset, eval_transform_2d, train_transform_2d
     from sreconv.data.medmnist import FLAGS_2D
-
-    from .runner import LimitedView
+    from sreconv.engine.runner import LimitedView
 
     name = args.dataset.lower()
-    common: Dict[str, Any] = dict(data_root=args.data_root, as_rgb=False)
+    common: dict[str, Any] = dict(data_root=args.data_root, as_rgb=False)
     if name in FLAGS_2D:
         common["size"] = args.medmnist_size
     else:
@@ -137,7 +137,7 @@ def _datasets(args: argparse.Namespace, rotation_aug: Optional[str]):
 def _build(entry: Entry, args: argparse.Namespace, dataset) -> torch.nn.Module:
     from sreconv.models.registry import create_model, model_info
 
-    kwargs: Dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
+    kwargs: dict[str, Any] = dict(num_classes=dataset.n_classes, in_channels=dataset.n_channels,
                                   inplanes=args.width)
     if entry.factory is not None:
         import importlib
@@ -152,25 +152,24 @@ def _build(entry: Entry, args: argparse.Namespace, dataset) -> torch.nn.Module:
 
 
 def _acc(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
-    from .metrics import compute_metrics, scores_from_logits
+    from sreconv.engine.metrics import compute_metrics, scores_from_logits
 
     return float(compute_metrics(targets.numpy(), scores_from_logits(logits, task).numpy(), task)["acc"])
 
 
-def _per_class(logits: torch.Tensor, targets: torch.Tensor) -> List[float]:
+def _per_class(logits: torch.Tensor, targets: torch.Tensor) -> list[float]:
     pred, t = logits.argmax(1), targets.reshape(-1)
     return [float((pred[t == c] == c).float().mean()) if bool((t == c).any()) else float("nan")
             for c in range(logits.shape[1])]
 
 
-def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> Dict[str, Any]:
+def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Trains ``entry`` with ``seed`` under the budget of ``args`` and scores it on every view."""
     from sreconv.data import flip, normalized_fill, rotate
-
-    from .config import TrainConfig
-    from .evaluate import infer_task, predict_views
-    from .runner import count_params, seed_everything
-    from .train import fit
+    from sreconv.engine.config import TrainConfig
+    from sreconv.engine.evaluate import infer_task, predict_views
+    from sreconv.engine.runner import count_params, seed_everything
+    from sreconv.engine.train import fit
 
     train, test, size = _datasets(args, entry.rotation_aug)
     task = infer_task(test, None)
@@ -202,7 +201,7 @@ def run_one(entry: Entry, seed: int, args: argparse.Namespace) -> Dict[str, Any]
     scale = float(rot_logits[0].abs().max()) or 1.0
     deviation = max(float((lg - rot_logits[0]).abs().max()) for lg in exact_views) / scale
     single_label = task != "multi-label, binary-class"
-    out: Dict[str, Any] = {
+    out: dict[str, Any] = {
         "label": entry.label, "model": entry.model, "description": entry.description, "seed": seed,
         "params": count_params(model), "train_s_per_epoch": float(np.mean(epoch_times)),
         "eval_images_per_s": len(targets) * len(views) / max(eval_s, 1e-9),
@@ -233,15 +232,15 @@ COLUMNS = [("params", "params", "{:.0f}"), ("train_s_per_epoch", "train s/epoch"
            ("d4_logit_deviation", "D4 logit dev.", "{:.1e}")]
 
 
-def _summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, _, _ in COLUMNS:
         values = [float(r[key]) for r in runs]
         out[key] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
     return out
 
 
-def format_table(results: Dict[str, Any]) -> str:
+def format_table(results: dict[str, Any]) -> str:
     """Markdown table of the runs in ``results`` (mean ± std over seeds when there are several)."""
     header = "| model | seeds | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 2)]
@@ -260,14 +259,14 @@ def format_table(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _by_label(results: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
-    by_label: Dict[str, List[Dict[str, Any]]] = {}
+def _by_label(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by_label: dict[str, list[dict[str, Any]]] = {}
     for run in results["runs"]:
         by_label.setdefault(run["label"], []).append(run)
     return by_label
 
 
-def format_per_class(results: Dict[str, Any]) -> str:
+def format_per_class(results: dict[str, Any]) -> str:
     """Markdown table of per-class accuracy, ``upright / mean over the angles`` (mean over seeds)."""
     by_label = {k: v for k, v in _by_label(results).items() if "per_class_upright" in v[0]}
     if not by_label:
@@ -283,7 +282,7 @@ def format_per_class(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: The issue-7 targets, checked for every SRE model (``model`` starting with ``sre_``) against the ``cnn`` and
+#: The robustness targets, checked for every SRE model (``model`` starting with ``sre_``) against the ``cnn`` and
 #: ``cnn_rotaug`` rows of the same run: ``(name, value format, check)``; ``check(model, cnn, cnn_rotaug)`` takes
 #: mean-over-seeds summaries and returns ``(value, holds)``, or None when a reference row is missing.
 TARGETS = (
@@ -299,8 +298,8 @@ TARGETS = (
 )
 
 
-def _means(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {key: float(np.mean([r[key] for r in runs]))
+def _means(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {key: float(np.mean([r[key] for r in runs]))
                            for key in ("upright_acc", "mean_rot_acc", "params")}
     out["d4_logit_deviation"] = max(r["d4_logit_deviation"] for r in runs)
     # Exact: in every seed the quarter turns and both flips score exactly as upright.
@@ -309,7 +308,7 @@ def _means(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def check_targets(results: Dict[str, Any]) -> List[Tuple[str, List[Optional[Tuple[float, bool]]]]]:
+def check_targets(results: dict[str, Any]) -> list[tuple[str, list[tuple[float, bool] | None]]]:
     """``[(label, [(value, holds) or None per TARGETS entry])]`` for every SRE model of ``results``."""
     by_label = _by_label(results)
     cnn = _means(by_label["cnn"]) if "cnn" in by_label else None
@@ -318,7 +317,7 @@ def check_targets(results: Dict[str, Any]) -> List[Tuple[str, List[Optional[Tupl
             for label, runs in by_label.items() if runs[0]["model"].startswith("sre_")]
 
 
-def format_targets(results: Dict[str, Any]) -> str:
+def format_targets(results: dict[str, Any]) -> str:
     """Markdown table: which of the :data:`TARGETS` hold for which SRE model (``n/a`` without a reference)."""
     rows = check_targets(results)
     if not rows:
@@ -331,7 +330,7 @@ def format_targets(results: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_results(results: Dict[str, Any], path: str) -> str:
+def plot_results(results: dict[str, Any], path: str) -> str:
     """Accuracy vs rotation angle (mean over seeds, ± std band) for every model; writes a PNG."""
     import matplotlib
 
@@ -367,8 +366,8 @@ def _machine() -> str:
             f"({torch.get_num_threads()} threads), {gpu}, Python {platform.python_version()}")
 
 
-def _write(results: Dict[str, Any], out_dir: str, plot: bool = True) -> None:
-    from .checkpoint import atomic_write_text
+def _write(results: dict[str, Any], out_dir: str, plot: bool = True) -> None:
+    from sreconv.engine.checkpoint import atomic_write_text
 
     os.makedirs(out_dir, exist_ok=True)
     atomic_write_text(json.dumps(results, indent=1), os.path.join(out_dir, "results.json"))
@@ -378,7 +377,7 @@ def _write(results: Dict[str, Any], out_dir: str, plot: bool = True) -> None:
           f"Machine: {results['machine']}", f"Date: {results['date']}", "",
           "Budget (identical for every model): " + ", ".join(f"{k}={v}" for k, v in budget.items()), "",
           table, ""]
-    for title, text in (("Targets (issue 7)", format_targets(results)),
+    for title, text in (("Targets", format_targets(results)),
                         ("Per-class accuracy, upright / mean over the angles", format_per_class(results))):
         if text:
             md += [f"## {title}", "", text, ""]
@@ -387,7 +386,7 @@ def _write(results: Dict[str, Any], out_dir: str, plot: bool = True) -> None:
         plot_results(results, os.path.join(out_dir, "accuracy_vs_angle.png"))
 
 
-def _previous_runs(path: str, budget: Dict[str, Any]) -> List[Dict[str, Any]]:
+def _previous_runs(path: str, budget: dict[str, Any]) -> list[dict[str, Any]]:
     """The runs of an earlier ``results.json`` made with the same budget (any seeds); raises if it differs."""
     if not os.path.exists(path):
         return []
@@ -406,7 +405,7 @@ def _previous_runs(path: str, budget: Dict[str, Any]) -> List[Dict[str, Any]]:
     return runs
 
 
-def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+def run_compare(args: argparse.Namespace, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs every (model, seed) of ``args`` in turn and rewrites the outputs after each run.
 
     Runs already in ``OUT/results.json`` with the same budget are kept and not repeated (unless
@@ -432,7 +431,7 @@ def run_compare(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) 
                   batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                   schedule="cos", sre_conv_size=list(args.sre_conv_size), angle_step=args.angle_step,
                   seeds=list(args.seeds))
-    results: Dict[str, Any] = {"command": command.strip(), "machine": _machine(),
+    results: dict[str, Any] = {"command": command.strip(), "machine": _machine(),
                                "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "budget": budget,
                                "runs": [], "skipped": {}}
     if not args.restart:

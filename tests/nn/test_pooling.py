@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sreconv.models.downsample import (
+from sreconv.nn.pooling import (
     CenteredSubsample,
     SymmetricAvgPool2d,
     SymmetricAvgPool3d,
@@ -10,8 +10,7 @@ from sreconv.models.downsample import (
     SymmetricMaxPool3d,
     centered_pool_geometry,
 )
-
-from ._util import max_equivariance_error
+from tests.models._util import max_equivariance_error
 
 
 @pytest.mark.parametrize("output", ["floor", "ceil"])
@@ -85,7 +84,7 @@ def test_subsample_values():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="mode"):
-        from sreconv.models.downsample import SymmetricPool
+        from sreconv.nn.pooling import SymmetricPool
         SymmetricPool(2, 2, mode="median")
     with pytest.raises(ValueError, match="expects"):
         SymmetricAvgPool2d(2)(torch.randn(3, 4))
