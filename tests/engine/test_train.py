@@ -62,8 +62,8 @@ def test_bad_fit_arguments():
         fit(model, data, epoch=3)
     with pytest.raises(ValueError, match="optimizer"):
         fit(model, data, optimizer="lbfgs")
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        fit(model, data, resume=True, out_dir="/nonexistent/run")
+    with pytest.raises(ValueError, match="unknown setting\\(s\\) 'resume'"):
+        fit(model, data, resume=True)  # resuming is fit(resume_from=checkpoint dict), not a setting
 
 
 def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):

@@ -123,7 +123,7 @@ def test_3d_central_slices(tiny_3d_checkpoint, tmp_path, capsys):
 
 
 def _one_line_error(capsys, argv, expected):
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("sreconv ") and expected in err, err
 
@@ -147,4 +147,4 @@ def test_console_script_error_has_no_traceback(tmp_path):
         text=True,
         timeout=120,
     )
-    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr

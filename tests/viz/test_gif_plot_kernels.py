@@ -78,11 +78,11 @@ def test_plot_3d_axes_and_flips_only(tmp_path):
 
 
 def test_plot_errors(tmp_path, capsys):
-    assert main(["plot", str(tmp_path / "missing.json")]) == 1
+    assert main(["plot", str(tmp_path / "missing.json")]) == 2
     assert "not found" in capsys.readouterr().err
     empty = tmp_path / "results.json"
     empty.write_text("{}")
-    assert main(["plot", str(empty)]) == 1
+    assert main(["plot", str(empty)]) == 2
     assert "no rotation or flip results" in capsys.readouterr().err
 
 
@@ -91,7 +91,7 @@ def test_kernels_png(tiny_run, tmp_path, capsys):
     assert main(["kernels", f"{tiny_run}/checkpoints/last.pt", "--channels", "3", "-o", str(out)]) == 0
     assert iio.imread(out)[..., :3].std() > 10
     assert main(["kernels", tiny_run, "--layers", "conv1", "layer2.0.conv1.1", "-o", str(out)]) == 0
-    assert main(["kernels", tiny_run, "--layers", "fc"]) == 1
+    assert main(["kernels", tiny_run, "--layers", "fc"]) == 2
     assert "no SRE layer named fc" in capsys.readouterr().err
 
 

@@ -101,6 +101,6 @@ def test_report_in_headless_chromium(report, tmp_path):
 
 
 def test_report_errors(tmp_path, capsys):
-    assert main(["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")]) == 1
+    assert main(["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"sreconv report: error: run folder {tmp_path / 'missing'} not found"

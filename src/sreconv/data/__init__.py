@@ -13,7 +13,7 @@ Example:
 
 from .base import BINARY, MULTI_CLASS, MULTI_LABEL, ORDINAL, SPLITS, TASKS, ArrayDataset, ImageDataset
 from .errors import CorruptDatasetError, DatasetNotFoundError
-from .registry import build_dataset, list_datasets
+from .registry import build_dataset, dataset_spatial_dims, list_datasets
 from .rotation import RotatedView, apply_mask, apply_view, disc_mask, flip, quarter_turns, rotate, rotate3d
 from .splits import stratified_split, train_val_split
 from .transforms import (
@@ -53,6 +53,7 @@ __all__ = [
     "apply_mask",
     "apply_view",
     "build_dataset",
+    "dataset_spatial_dims",
     "disc_mask",
     "eval_transform_2d",
     "eval_transform_3d",

@@ -22,6 +22,19 @@ def list_datasets() -> list[str]:
     return list(FLAGS_2D + FLAGS_3D + _OTHERS)
 
 
+def dataset_spatial_dims(name: str) -> int:
+    """2 or 3: the dimensionality of a dataset's images, known from its name alone (no files are read).
+
+    Example:
+        >>> dataset_spatial_dims("organmnist3d"), dataset_spatial_dims("mnist5k")
+        (3, 2)
+    """
+    key = name.lower()
+    if key not in list_datasets():
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(list_datasets())}")
+    return 3 if key in FLAGS_3D else 2
+
+
 def build_dataset(
     name: str,
     split: str,

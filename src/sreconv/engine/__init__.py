@@ -1,4 +1,5 @@
-"""Training and evaluation engine: ``fit``, ``evaluate``, ``evaluate_rotations``, ``evaluate_flips``.
+"""Training and evaluation engine: ``run_train``/``run_eval`` (what the commands do), ``fit`` /
+``train_one_epoch`` with callbacks, ``evaluate``, ``evaluate_rotations``, ``evaluate_flips``.
 
 Not imported by ``import sreconv``: it pulls optional dependencies (tqdm, pyyaml) that the layers do not need.
 """
@@ -6,7 +7,8 @@ Not imported by ``import sreconv``: it pulls optional dependencies (tqdm, pyyaml
 from .config import TrainConfig
 from .evaluate import evaluate, evaluate_flips, evaluate_rotations, predict_views
 from .metrics import compute_metrics, scores_from_logits
-from .train import fit
+from .runner import run_eval, run_train
+from .train import Callback, fit, train_one_epoch
 
-__all__ = ["fit", "TrainConfig", "evaluate", "evaluate_flips", "evaluate_rotations", "predict_views", "compute_metrics",
-           "scores_from_logits"]
+__all__ = ["Callback", "fit", "train_one_epoch", "run_train", "run_eval", "TrainConfig", "evaluate", "evaluate_flips",
+           "evaluate_rotations", "predict_views", "compute_metrics", "scores_from_logits"]

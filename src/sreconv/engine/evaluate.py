@@ -23,7 +23,8 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_utils
-from .metrics import METRICS, MULTI_CLASS, check_task, compute_metrics, scores_from_logits
+from .metrics import METRICS, MULTI_CLASS, MULTI_LABEL, check_task, compute_metrics, scores_from_logits
+from .runtime import autocast
 
 View = Callable[[torch.Tensor], torch.Tensor]
 
@@ -64,13 +65,6 @@ class _Shard(Dataset):
 
     def __getitem__(self, i: int):
         return self.dataset[self.start + i]
-
-
-def _autocast(device: torch.device, amp: str | None):
-    if amp is None or device.type != "cuda":
-        return torch.autocast(device.type, enabled=False)
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[amp]
-    return torch.autocast("cuda", dtype=dtype)
 
 
 @torch.no_grad()
@@ -126,7 +120,7 @@ def predict_views(
         for images, target in iterator:
             images = images.to(device, non_blocking=True)
             for i, view in enumerate(views):
-                with _autocast(device, amp):
+                with autocast(device, amp):
                     logits = model(view(images))
                 outputs[i].append(logits.float().cpu())
             targets.append(torch.as_tensor(target).cpu())
@@ -184,17 +178,17 @@ def evaluate(
         amp=amp, progress=progress,
     )
     result = _metrics(logits, targets, task)
-    result["loss"] = float(loss_fn(task)(logits, _loss_target(targets, task)).item()) if len(targets) else float("nan")
+    result["loss"] = float(loss_fn(task)(logits, loss_target(targets, task)).item()) if len(targets) else float("nan")
     return result
 
 
 def loss_fn(task: str) -> nn.Module:
     """Cross-entropy for single-label tasks, per-label BCE-with-logits for the multi-label task."""
-    return nn.BCEWithLogitsLoss() if check_task(task) == "multi-label, binary-class" else nn.CrossEntropyLoss()
+    return nn.BCEWithLogitsLoss() if check_task(task) == MULTI_LABEL else nn.CrossEntropyLoss()
 
 
-def _loss_target(target: torch.Tensor, task: str) -> torch.Tensor:
-    if task == "multi-label, binary-class":
+def loss_target(target: torch.Tensor, task: str) -> torch.Tensor:
+    if task == MULTI_LABEL:
         return target.float()
     return target.reshape(-1).long()
 

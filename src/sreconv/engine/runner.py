@@ -10,13 +10,16 @@ Output folder layout (``--out DIR``, written by rank 0 only)::
     checkpoints/best.pt  best validation accuracy (only with --save-best)
     model.pt             final evaluated weights, a bare state_dict (only with --save-model)
     results.json         dataset, model, params, val, test, rotation, flip metrics
+    .lock                held by the process that writes the folder (see RunLock)
+
+A run owns its folder: a second process is refused at once. A resumed run changes nothing in the folder until
+its checkpoint has loaded into the model and its settings have been checked against ``config.yaml``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from typing import Any
 
@@ -58,30 +61,6 @@ class LimitedView(Dataset):
         return getattr(self.dataset, name)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def setup_runtime(config: TrainConfig) -> torch.device:
-    """Process group (under torchrun), device, determinism and cuDNN settings."""
-    if config.deterministic:
-        # Must be set before the first cuBLAS call for deterministic GEMMs on CUDA.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    device = dist_utils.init_from_env(config.device)
-    if config.deterministic:
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    elif config.cudnn:
-        # The official --cudnn flag: let cuDNN pick the fastest kernels (non-deterministic).
-        torch.backends.cudnn.benchmark = True
-    if config.amp != "none" and device.type != "cuda" and dist_utils.is_main():
-        print(f"note: --amp {config.amp} only applies on CUDA; training in float32 on {device}", flush=True)
-    return device
-
-
 def image_size_for(config: TrainConfig, dataset) -> int | None:
     """2D resize target: ``image_size`` if set, 32 for 28-pixel MedMNIST (the paper's choice), else native."""
     if config.image_size:
@@ -121,6 +100,9 @@ def build_datasets(config: TrainConfig, train: bool = True) -> dict[str, Dataset
         else:
             train_t = train_transform_3d(affine_scale=0.0, affine_translate=0.0, blur_p=0.0,
                                          flip_p=config.train_flip_p, rotation=config.train_rotation)
+    if getattr(test, "n_classes", 2) < 2:
+        raise ValueError(f"dataset {config.dataset!r} has {test.n_classes} class; classification needs at least two "
+                         f"(found: {', '.join(map(str, getattr(test, 'label_names', [])))})")
     test.transform = eval_t  # our own freshly built object, not a caller's dataset
     if train:
         out["train"] = build_dataset(name, "train", transform=train_t, **common)
@@ -132,9 +114,10 @@ def build_datasets(config: TrainConfig, train: bool = True) -> dict[str, Dataset
     return out
 
 
-def build_model(config: TrainConfig, dataset) -> torch.nn.Module:
-    """The registry model for ``dataset``'s channels, classes and dimensionality."""
-    from sreconv.models.registry import create_model, model_info
+def model_kwargs(config: TrainConfig, dataset: Any) -> dict[str, Any]:
+    """The :func:`~sreconv.models.create_model` arguments of ``config.model`` for ``dataset``'s channels, classes
+    and dimensionality (stored in checkpoints as ``model_spec`` so tools can rebuild the model without the data)."""
+    from sreconv.models.registry import model_info
 
     info = model_info(config.model)
     if info.spatial_dims != dataset.spatial_dims:
@@ -149,7 +132,14 @@ def build_model(config: TrainConfig, dataset) -> torch.nn.Module:
             kwargs["sre_k"] = list(config.sre_k)
         if info.spatial_dims == 2:
             kwargs["skip_first_maxpool"] = True  # the official main.py always removes the stem max-pool
-    return create_model(config.model, **kwargs)
+    return kwargs
+
+
+def build_model(config: TrainConfig, dataset: Any) -> torch.nn.Module:
+    """The registry model for ``dataset``'s channels, classes and dimensionality (see :func:`model_kwargs`)."""
+    from sreconv.models.registry import create_model
+
+    return create_model(config.model, **model_kwargs(config, dataset))
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -214,46 +204,128 @@ def default_out_dir(config: TrainConfig) -> str:
     return os.path.join("runs", f"{config.dataset.lower()}-{config.model}-{stamp}")
 
 
-def run_train(config: TrainConfig) -> dict[str, Any]:
-    """Trains and evaluates as configured; returns the results dict (the same on every rank)."""
+def check_settings(config: TrainConfig) -> None:
+    """Checks what can be checked from the settings alone, before any file is read or written.
+
+    Raises:
+        ValueError: an unknown model or dataset, a model of the wrong dimensionality for the data, or an
+            option that does not apply to the data's dimensionality.
+    """
+    from sreconv.data import dataset_spatial_dims
+    from sreconv.models.registry import model_info
+
     config.validate()
+    dims = dataset_spatial_dims(config.dataset)
+    info = model_info(config.model)
+    if info.spatial_dims != dims:
+        raise ValueError(f"model {config.model!r} is {info.spatial_dims}D but dataset {config.dataset!r} is {dims}D; "
+                         f"choose a {dims}D model (e.g. {'sre_r3d_18' if dims == 3 else 'sre_resnet18'})")
+    if dims == 2 and config.eval_axes is not None:
+        raise ValueError(f"--eval-axes applies to 3D data only; dataset {config.dataset!r} is 2D (2D rotations "
+                         "are about the image centre)")
+    if dims == 3 and config.image_size is not None:
+        raise ValueError(f"--image-size applies to 2D data only; dataset {config.dataset!r} is 3D")
+    if dims == 3 and config.train_rotation == "any":
+        raise ValueError(f"--train-rot any is 2D only; for 3D dataset {config.dataset!r} use --train-rot rot90")
+
+
+def _prepare_resume(config: TrainConfig, out: str) -> dict[str, Any]:
+    """The checkpoint a resumed run continues from, after checking that the folder holds a run whose settings
+    agree with ``config`` (nothing is written)."""
+    from .checkpoint import CHECKPOINT_FILES, load_training_checkpoint
+    from .config import load_yaml, resume_conflicts, saved_settings
+
+    path = os.path.join(out, CHECKPOINT_FILES["last"])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--resume: no checkpoint {path}; is {out} a sreconv output folder?")
+    ckpt = load_training_checkpoint(path)
+    saved_path = os.path.join(out, "config.yaml")
+    saved = TrainConfig.from_dict(load_yaml(saved_path) if os.path.isfile(saved_path)
+                                  else saved_settings(ckpt["config"]),
+                                  saved_path)
+    conflicts = resume_conflicts(saved, config, int(ckpt["epoch"]))
+    if conflicts:
+        raise ValueError(f"--resume: these settings differ from {saved_path} and cannot change on resume: "
+                         f"{'; '.join(conflicts)} (start a new run with another --out instead)")
+    return ckpt
+
+
+def run_train(config: TrainConfig, resume: bool = False, callbacks: tuple = ()) -> dict[str, Any]:
+    """Trains and evaluates as configured; returns the results dict (the same on every rank).
+
+    Args:
+        config: the run's settings (``config.out`` is the folder; default ``runs/<dataset>-<model>-<time>``).
+        resume: continue the run in ``config.out`` from its ``checkpoints/last.pt``; only the
+            :data:`~sreconv.engine.config.RESUMABLE` settings may differ from its ``config.yaml``.
+        callbacks: :class:`~sreconv.engine.train.Callback` objects passed to :func:`~sreconv.engine.train.fit`.
+
+    Raises:
+        ValueError, FileNotFoundError: bad settings or files, refused before anything is written.
+        BlockingIOError: another process holds the output folder.
+    """
+    from .checkpoint import CHECKPOINT_FILES, RunLock
+    from .runtime import seed_everything, setup_runtime
+    from .train import fit
+
+    check_settings(config)
     t0 = time.time()
     device = setup_runtime(config)
+    lock = None
     try:
         main = dist_utils.is_main()
         if not config.out:
+            if resume:
+                raise ValueError("--resume needs the run's folder: --resume DIR (or --out DIR --resume)")
             config.out = dist_utils.broadcast_object(default_out_dir(config))
         out = config.out
-        if not config.resume and os.path.isfile(os.path.join(out, "checkpoints", "last.pt")):
-            raise ValueError(f"output folder {out} already holds a run; pass --resume to continue it "
-                             "or choose another --out")
+        error = None
+        if main:
+            try:
+                lock = RunLock(out).acquire()
+                if not resume and os.path.isfile(os.path.join(out, CHECKPOINT_FILES["last"])):
+                    raise ValueError(f"output folder {out} already holds a run; pass --resume to continue it "
+                                     "or choose another --out")
+            except (OSError, ValueError) as err:
+                error = err
+        failure = dist_utils.broadcast_object(None if error is None else str(error))
+        if error is not None:
+            raise error
+        if failure is not None:
+            raise ValueError(failure)
+        ckpt = _prepare_resume(config, out) if resume else None
         seed_everything(config.seed)
         datasets = build_datasets(config)
-        model = build_model(config, datasets["train"]).to(device)
+        spec = {"name": config.model, "kwargs": model_kwargs(config, datasets["train"])}
+        model = build_model(config, datasets["train"])
+        if ckpt is not None:
+            try:
+                model.load_state_dict(ckpt["model"])
+            except RuntimeError as err:
+                first = " ".join(str(err).split())[:300]
+                raise ValueError(f"--resume: the checkpoint of {out} does not fit model {config.model!r}: "
+                                 f"{first}") from err
+        model.to(device)
         # Same initial weights on every rank (seeded above); distinct augmentation streams per rank.
         seed_everything(config.seed + 7919 * dist_utils.rank())
         if main:
-            os.makedirs(out, exist_ok=True)
-            # Saved without resume=True so the file can seed a fresh run with --config as well.
-            saved = TrainConfig.from_dict({**config.to_dict(), "resume": False})
-            atomic_write_text(dump_yaml(saved), os.path.join(out, "config.yaml"))
+            atomic_write_text(dump_yaml(config), os.path.join(out, "config.yaml"))
             sizes = ", ".join(f"{k} {len(v)}" for k, v in datasets.items())
             print(f"{config.model} ({count_params(model):,} parameters) on {config.dataset} ({sizes}); "
                   f"{dist_utils.world_size()} process(es) on {device}; output in {out}", flush=True)
-        fitted = fit_model(model, datasets, config, device)
+        fitted = fit(model, datasets["train"], datasets.get("val"), config, out_dir=out, device=device,
+                     resume_from=ckpt, callbacks=callbacks, model_spec=spec)
         if config.save_best and fitted["best_path"]:
-            state = load_checkpoint(fitted["best_path"])
-            model.load_state_dict(state["model"])
-            evaluated = f"best validation epoch {fitted['best_epoch']}"
+            model.load_state_dict(load_checkpoint(fitted["best_path"])["model"])
+            evaluated, epochs = f"best validation epoch {fitted['best_epoch']}", fitted["best_epoch"]
         else:
-            evaluated = f"last epoch {config.epochs}"
+            evaluated, epochs = f"last epoch {fitted['epoch']}", fitted["epoch"]
         results: dict[str, Any] = {
             "dataset": config.dataset.lower(),
             "model": config.model,
             "params": count_params(model),
             "task": datasets["test"].task,
             "weights": evaluated,
-            "epochs": config.epochs,
+            "epochs": epochs,
             "world_size": dist_utils.world_size(),
             "ranks_in_sync": fitted["ranks_in_sync"],
         }
@@ -271,28 +343,36 @@ def run_train(config: TrainConfig) -> dict[str, Any]:
         dist_utils.barrier()
         return results
     finally:
+        if lock is not None:
+            lock.release()
         dist_utils.cleanup()
 
 
-def fit_model(model, datasets, config, device):
-    from .train import fit
+def run_eval(config: TrainConfig, checkpoint: str, split: str = "test", results_path: str | None = None,
+             trusted: bool = False) -> dict[str, Any]:
+    """Evaluates a checkpoint (training checkpoint, bare state_dict or official ``{"state_dict"}``).
 
-    return fit(model, datasets["train"], datasets.get("val"), config, out_dir=config.out, device=device)
+    Args:
+        config: settings that build the model and the data (from the checkpoint, the run's config.yaml or flags).
+        checkpoint: the weights.
+        split: ``'test'`` or ``'val'``.
+        results_path: where to write the results JSON (None: print only).
+        trusted: load a checkpoint that needs arbitrary code (see :func:`sreconv.serialization.load`).
+    """
+    from .runtime import setup_runtime
 
-
-def run_eval(config: TrainConfig, checkpoint: str, split: str = "test",
-             results_path: str | None = None) -> dict[str, Any]:
-    """Evaluates a checkpoint (training checkpoint, bare state_dict or official ``{"state_dict"}``)."""
-    config.validate()
+    check_settings(config)
+    if split not in ("test", "val"):
+        raise ValueError(f"--split must be test or val, got {split!r}")
     device = setup_runtime(config)
     try:
+        state = model_state(load_checkpoint(checkpoint, trusted=trusted))
         datasets = build_datasets(config, train=False)
         if split == "val":
             datasets = {"test": datasets["val"]}
         else:
             datasets.pop("val")
         model = build_model(config, datasets["test"])
-        state = model_state(load_checkpoint(checkpoint))
         try:
             model.load_state_dict(state)
         except RuntimeError as err:

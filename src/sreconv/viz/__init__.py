@@ -5,6 +5,6 @@ Needs the optional packages ``matplotlib`` (all pictures), ``grad-cam`` (CAMs) a
 submodules import them when used, so ``import sreconv.viz`` itself only needs torch and numpy.
 """
 
-from .run import LoadedRun, VizError, find_checkpoint, load_run, read_results
+from .run import LoadedRun, VizError, load_run, read_results
 
-__all__ = ["LoadedRun", "VizError", "find_checkpoint", "load_run", "read_results"]
+__all__ = ["LoadedRun", "VizError", "load_run", "read_results"]

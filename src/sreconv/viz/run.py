@@ -14,34 +14,11 @@ from typing import Any
 
 import torch
 
-__all__ = ["LoadedRun", "load_run", "find_checkpoint", "read_results", "VizError"]
-
-#: Checkpoints of a run folder, in order of preference: the weights ``results.json`` was computed with
-#: (best.pt exists only with --save-best, and then it is the evaluated one), then the last epoch.
-CHECKPOINT_NAMES = (
-    os.path.join("checkpoints", "best.pt"),
-    os.path.join("checkpoints", "last.pt"),
-    "model.pt",
-)
+__all__ = ["LoadedRun", "load_run", "read_results", "VizError"]
 
 
 class VizError(ValueError):
     """Bad input to a visualisation command (missing run, index out of range, unsupported method...)."""
-
-
-def find_checkpoint(run_dir: str) -> str:
-    """The checkpoint of a run folder (see ``CHECKPOINT_NAMES``).
-
-    Raises:
-        VizError: the folder does not exist or holds no checkpoint.
-    """
-    if not os.path.isdir(run_dir):
-        raise VizError(f"run folder {run_dir} not found")
-    for name in CHECKPOINT_NAMES:
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            return path
-    raise VizError(f"no checkpoint in {run_dir} (looked for {', '.join(CHECKPOINT_NAMES)})")
 
 
 def read_results(path: str) -> dict[str, Any]:
@@ -129,10 +106,10 @@ def load_run(run_dir: str | None = None, checkpoint: str | None = None) -> Loade
     Raises:
         VizError: missing folder/file, no usable configuration, or weights that do not fit.
     """
-    from sreconv.engine.checkpoint import load_checkpoint
-    from sreconv.engine.config import TrainConfig, load_yaml
+    from sreconv.engine.checkpoint import find_checkpoint, load_checkpoint
+    from sreconv.engine.config import TrainConfig, load_yaml, saved_settings
     from sreconv.engine.runner import build_datasets, build_model
-    from sreconv.serialization import model_state
+    from sreconv.serialization import UnsafeCheckpointError, model_state
 
     if run_dir is None and checkpoint is None:
         raise VizError("give --run DIR (a sreconv train output folder) or --checkpoint FILE.pt")
@@ -149,11 +126,12 @@ def load_run(run_dir: str | None = None, checkpoint: str | None = None) -> Loade
             run_dir = parent
     try:
         ckpt = load_checkpoint(checkpoint)
-    except (OSError, ValueError) as err:
-        raise VizError(str(err)) from err
+    except UnsafeCheckpointError:
+        raise VizError(f"checkpoint {checkpoint} needs arbitrary code to load, so it was not loaded; the "
+                       "visualisations read checkpoints written by sreconv train") from None
     values: dict[str, Any] = {}
     if isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict):
-        values.update(ckpt["config"])
+        values.update(saved_settings(ckpt["config"]))
     elif run_dir and os.path.isfile(os.path.join(run_dir, "config.yaml")):
         values.update(load_yaml(os.path.join(run_dir, "config.yaml")))
     else:
@@ -162,7 +140,7 @@ def load_run(run_dir: str | None = None, checkpoint: str | None = None) -> Loade
             "use a checkpoint written by sreconv train"
         )
     # Visualisation runs on the CPU, single process, without progress bars.
-    values.update({"resume": False, "device": "cpu", "progress": False, "num_workers": 0})
+    values.update({"device": "cpu", "progress": False, "num_workers": 0})
     config = TrainConfig.from_dict(values, "checkpoint config").validate()
     test = build_datasets(config, train=False)["test"]
     model = build_model(config, test)
