@@ -24,15 +24,31 @@ def test_readme_example(index, tmp_path, monkeypatch):
     exec(compile(BLOCKS[index], f"README.md[python block {index}]", "exec"), {"__name__": "__readme__"})
 
 
-def _modules():
+def _modules_with_examples():
+    """Every module of the library and the benchmark package whose docstrings hold at least one example."""
+    import sreconv_bench
+
     names = ["SRE_Conv"]
-    for info in pkgutil.walk_packages(sreconv.__path__, "sreconv."):
-        names.append(info.name)
-    return sorted(set(names))
+    for package in (sreconv, sreconv_bench):
+        names += [info.name for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    finder = doctest.DocTestFinder()
+    with_examples = []
+    for name in sorted(set(names)):
+        module = importlib.import_module(name)
+        if any(test.examples for test in finder.find(module)):
+            with_examples.append(name)
+    return with_examples
 
 
-@pytest.mark.parametrize("name", _modules())
+MODULES = _modules_with_examples()
+
+
+def test_examples_are_found():
+    assert {"sreconv.nn.conv", "sreconv.models.registry", "sreconv.engine.train"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0
+    assert result.attempted > 0 and result.failed == 0

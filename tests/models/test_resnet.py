@@ -141,11 +141,15 @@ def test_blocks_train_mode_equivariance(stride, size):
         assert max_equivariance_error(block, x, "d4") < 1e-10
 
 
-def test_block3d_train_mode_equivariance():
-    down = nn.Sequential(nn.Identity(), nn.Conv3d(2, 4, 1, bias=False), nn.BatchNorm3d(4))
+@pytest.mark.parametrize("size", [5, 6])
+def test_block3d_train_mode_equivariance(size):
+    """A strided 3D block with the shortcut SREResNet3d builds (exact pool + 1x1 conv + BN), batch statistics."""
+    from sreconv.models.blocks import make_pool
+
+    down = nn.Sequential(make_pool(2, 3, "exact"), nn.Conv3d(2, 4, 1, bias=False), nn.BatchNorm3d(4))
     block = SREBasicBlock3d(2, 4, 2, down, sre_conv_size=3).double().train()
-    block.downsample[0] = block.conv1[0]
-    x = torch.randn(2, 2, 5, 5, 5, dtype=torch.float64)
+    x = torch.randn(2, 2, size, size, size, dtype=torch.float64)
+    assert block(x).shape == (2, 4, 3, 3, 3)
     assert max_equivariance_error(block, x, "cube") < 1e-10
 
 

@@ -63,7 +63,9 @@ def _fault(err: BaseException, path: str) -> OSError:
         code = errno.ENOSPC  # torch.save reports a full disk as "[enforce fail ...] unexpected pos"
     reason = _FAULTS.get(code or -1, " ".join(str(err).split()) or type(err).__name__)
     kept = " (the previous version is kept)" if os.path.exists(path) else ""
-    return OSError(code or errno.EIO, f"could not write {path}: {reason}{kept}")
+    fault = OSError(f"could not write {path}: {reason}{kept}")
+    fault.errno = code or errno.EIO
+    return fault
 
 
 def _atomic_write(path: str, mode: str, write: Callable[[IO[Any]], None]) -> None:
@@ -207,9 +209,8 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise BlockingIOError(errno.EWOULDBLOCK, f"output folder {self.folder} is in use by another sreconv "
-                                                     f"process ({holder}); wait for it to finish or choose another "
-                                                     "--out") from None
+            raise BlockingIOError(f"output folder {self.folder} is in use by another sreconv process ({holder}); "
+                                  "wait for it to finish or choose another --out") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -94,12 +94,14 @@ class ClassifierMixin:
     Subclasses define ``_features(x)`` (stem + stages), ``in_channels``, ``spatial_dims``, ``num_features``.
     """
 
-    in_channels: int
-    spatial_dims: int
-    num_features: int
-    fc: nn.Module
-    avgpool: nn.Module
+    if TYPE_CHECKING:  # declared for mypy only: TorchScript cannot resolve postponed annotations of attributes
+        in_channels: int
+        spatial_dims: int
+        num_features: int
+        fc: nn.Module
+        avgpool: nn.Module
 
+    @torch.jit.unused
     def _check_input(self, x: torch.Tensor) -> None:
         n = self.spatial_dims
         if not isinstance(x, torch.Tensor):
@@ -118,7 +120,8 @@ class ClassifierMixin:
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and residual stages: ``(N, C_in, *S) -> (N, num_features, *S')`` (not pooled)."""
-        self._check_input(x)
+        if not torch.jit.is_scripting():
+            self._check_input(x)
         return self._features(x)  # type: ignore[attr-defined]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
