@@ -5,6 +5,13 @@ permute the spatial axes, then flip some of them. In 1D that is {identity, flip}
 dihedral group D4 (8: rotations by multiples of 90 degrees, flips, transposes), in 3D the full octahedral
 group (48 cube symmetries). They act on the last ``ndim`` dimensions of a tensor and need no interpolation,
 so equivariance under them can be checked exactly.
+
+Named groups (:data:`GROUPS` maps each name to the number of spatial dims it acts on):
+
+* ``'flip'`` (1D, 2 elements), ``'d4'`` (2D, 8), ``'cube'`` (3D, 48): every grid symmetry;
+* ``'d2'`` (2D, 4): the axis flips and the half turn, for models with anisotropic kernels such as 1x7 and 7x1;
+* ``'plane'`` (3D, 8): D4 acting on the last two axes ``(H, W)`` with the first (depth or time) untouched, for
+  video models and anisotropic volumes (kernels like ``(1, 3, 3)`` or ``(3, 1, 1)``, strides like ``(1, 2, 2)``).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-GROUPS = {"flip": 1, "d4": 2, "cube": 3}
+GROUPS = {"flip": 1, "d4": 2, "d2": 2, "cube": 3, "plane": 3}
 
 _NAMES_2D = {
     ((0, 1), (False, False)): "identity",
@@ -42,12 +49,14 @@ class GridSymmetry:
 
     @property
     def ndim(self) -> int:
+        """Number of spatial axes it acts on."""
         return len(self.perm)
 
     @property
     def name(self) -> str:
+        """``'rot90'``, ``'flip_vertical'``, ... in 2D; ``'perm021_flipz'``-style in 1D and 3D."""
         if self.ndim == 2:
-            return _NAMES_2D[(self.perm, self.flips)]
+            return _NAMES_2D[(self.perm, self.flips)]  # type: ignore[index]
         flipped = "".join("xyz"[i] for i, f in enumerate(self.flips) if f)
         return f"perm{''.join(map(str, self.perm))}" + (f"_flip{flipped}" if flipped else "")
 
@@ -76,6 +85,7 @@ class GridSymmetry:
         return GridSymmetry(tuple(inv), flips)
 
     def is_identity(self) -> bool:
+        """Whether it leaves every tensor unchanged."""
         return self.perm == tuple(range(self.ndim)) and not any(self.flips)
 
 
@@ -96,7 +106,40 @@ def grid_symmetries(ndim: int) -> list[GridSymmetry]:
 
 
 def group_elements(group: str) -> list[GridSymmetry]:
-    """Elements of a named group: ``'flip'`` (1D), ``'d4'`` (2D) or ``'cube'`` (3D)."""
+    """Elements of a named group (identity first): see the module docstring for the names.
+
+    Args:
+        group: ``'flip'``, ``'d4'``, ``'d2'``, ``'cube'`` or ``'plane'``.
+
+    Returns:
+        The group's :class:`GridSymmetry` elements.
+
+    Raises:
+        ValueError: for an unknown name.
+
+    Example:
+        >>> [len(group_elements(name)) for name in GROUPS]
+        [2, 8, 4, 48, 8]
+        >>> all(g.perm[0] == 0 and not g.flips[0] for g in group_elements("plane"))
+        True
+    """
     if group not in GROUPS:
         raise ValueError(f"group must be one of {', '.join(map(repr, GROUPS))}, got {group!r}")
-    return grid_symmetries(GROUPS[group])
+    elements = grid_symmetries(GROUPS[group])
+    if group == "d2":
+        return [g for g in elements if g.perm == (0, 1)]
+    if group == "plane":
+        return [g for g in elements if g.perm[0] == 0 and not g.flips[0]]
+    return elements
+
+
+def groups_for(ndim: int) -> list[str]:
+    """Names of the groups acting on ``ndim`` spatial dims, the full group first.
+
+    Example:
+        >>> groups_for(3)
+        ['cube', 'plane']
+    """
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+    return [name for name, n in GROUPS.items() if n == ndim]

@@ -10,6 +10,33 @@ from .conv import (
     SREConvTranspose3d,
     export_to_conv,
 )
+from .centered import (
+    CenteredSREConvTranspose1d,
+    CenteredSREConvTranspose2d,
+    CenteredSREConvTranspose3d,
+    EvenSREConv1d,
+    EvenSREConv2d,
+    EvenSREConv3d,
+    EvenSREConvTranspose1d,
+    EvenSREConvTranspose2d,
+    EvenSREConvTranspose3d,
+    centered_conv_transpose,
+    symmetric_ring_basis,
+)
+from .d4 import (
+    D4_BASES,
+    D4_ORDER,
+    D4_POOLS,
+    D4BatchNorm2d,
+    D4GroupConv2d,
+    D4GroupPool2d,
+    D4LiftConv2d,
+    d4_cayley_table,
+    d4_elements,
+    d4_inverse,
+    d4_spatial_basis,
+    regular_action,
+)
 from .functional import expand_kernel, sre_conv, sre_conv_transpose
 from .pooling import (
     CenteredSubsample,
@@ -21,6 +48,8 @@ from .pooling import (
     SymmetricMaxPool3d,
     SymmetricPool,
     centered_pool_geometry,
+    fit_centered,
+    pool_output_count,
 )
 from .ring_basis import (
     RING_BASES,
@@ -32,7 +61,16 @@ from .ring_basis import (
 )
 
 __all__ = [
+    "CenteredSREConvTranspose1d",
+    "CenteredSREConvTranspose2d",
+    "CenteredSREConvTranspose3d",
     "CenteredSubsample",
+    "EvenSREConv1d",
+    "EvenSREConv2d",
+    "EvenSREConv3d",
+    "EvenSREConvTranspose1d",
+    "EvenSREConvTranspose2d",
+    "EvenSREConvTranspose3d",
     "RING_BASES",
     "SRE_LAYERS",
     "SREConv1d",
@@ -48,14 +86,23 @@ __all__ = [
     "SymmetricMaxPool2d",
     "SymmetricMaxPool3d",
     "SymmetricPool",
+    "centered_conv_transpose",
     "centered_pool_geometry",
+    "d4_cayley_table",
+    "d4_elements",
+    "d4_inverse",
+    "d4_spatial_basis",
     "default_num_rings",
     "expand_kernel",
     "export_to_conv",
+    "fit_centered",
     "gaussian_ring_basis",
     "hard_ring_basis",
     "make_ring_basis",
     "num_distinct_radii",
+    "regular_action",
+    "pool_output_count",
     "sre_conv",
     "sre_conv_transpose",
+    "symmetric_ring_basis",
 ]

@@ -30,6 +30,10 @@ size. Examples (stride 2): ``H = 32 -> 2x2 windows, no padding (identical to Avg
 ``H = 7 -> n = 4 (ceil), 3-wide windows, padding 1``; ``MaxPool(3, 2, 1)`` on ``H = 112 -> 4-wide windows,
 padding 1``.
 
+``ceil_mode`` poolings keep torch's ``ceil_mode=True`` output count (``output='torch_ceil'``): the extra window
+that torch lets run off the end becomes a centred one, padded on both sides. TF-style ``'same'`` poolings and
+strided convolutions produce ``ceil(H / s)`` outputs (``output='ceil'``).
+
 Exactness in eval mode is in float arithmetic too: the mirrored windows sum the mirrored values in the
 mirrored order, which for sums of at most a few terms gives results equal up to rounding (float64 errors
 ~1e-16).
@@ -56,7 +60,88 @@ __all__ = [
     "SymmetricMaxPool2d",
     "SymmetricMaxPool3d",
     "CenteredSubsample",
+    "OUTPUT_COUNTS",
+    "fit_centered",
+    "pool_output_count",
 ]
+
+#: Output-count rules of :func:`pool_output_count`.
+OUTPUT_COUNTS = ("floor", "ceil", "torch_ceil")
+
+
+def pool_output_count(size: int, kernel: int, stride: int, padding: int = 0, output: str = "floor") -> int:
+    """Number of windows on an axis of ``size`` samples under one of the :data:`OUTPUT_COUNTS` rules.
+
+    Args:
+        size: input length ``H``.
+        kernel: window ``k``.
+        stride: stride ``s``.
+        padding: padding ``p`` on each side.
+        output: ``'floor'`` (torch's default: ``floor((H + 2p - k) / s) + 1``), ``'torch_ceil'`` (torch's
+            ``ceil_mode=True``: ``ceil((H + 2p - k) / s) + 1``, minus the last window if it would start in the
+            right padding) or ``'ceil'`` (``ceil(H / s)``, TensorFlow's ``'same'``).
+
+    Returns:
+        The count, at least 1.
+
+    Example:
+        >>> [pool_output_count(64, 3, 2, 0, rule) for rule in OUTPUT_COUNTS]
+        [31, 32, 32]
+    """
+    if output == "ceil":
+        n = -(-size // stride)
+    elif output == "floor":
+        n = (size + 2 * padding - kernel) // stride + 1
+    elif output == "torch_ceil":
+        n = -(-(size + 2 * padding - kernel) // stride) + 1
+        if (n - 1) * stride >= size + padding:
+            n -= 1
+    else:
+        raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUT_COUNTS))}, got {output!r}")
+    return max(n, 1)
+
+
+def fit_centered(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Crops, pads (zeros) or averages neighbours of the last ``len(size)`` axes, symmetrically, to ``size``.
+
+    An axis of ``L`` samples becomes ``n``: an even difference is cropped (or zero-padded) evenly on both
+    sides; an odd one is first brought to ``n + 1`` that way, then adjacent pairs are averaged. Every step is
+    symmetric about the axis centre, so the result commutes with the grid symmetries that keep ``size``.
+
+    Args:
+        x: tensor ``(..., L_1, ..., L_d)``.
+        size: target lengths ``(n_1, ..., n_d)``, each ``>= 1``.
+
+    Returns:
+        Tensor ``(..., n_1, ..., n_d)``.
+
+    Example:
+        >>> fit_centered(torch.arange(5.0).reshape(1, 1, 5), [4]).flatten().tolist()
+        [0.5, 1.5, 2.5, 3.5]
+        >>> fit_centered(torch.arange(5.0).reshape(1, 1, 5), [3]).flatten().tolist()
+        [1.0, 2.0, 3.0]
+    """
+    d = len(size)
+    if d not in _AVG or x.dim() < d + 1:
+        raise ValueError(f"fit_centered needs 1 to 3 target sizes and a tensor with more dims, got size={size} "
+                         f"for shape {tuple(x.shape)}")
+    current = x.shape[-d:]
+    if tuple(current) == tuple(size):
+        return x
+    pads: list[int] = []
+    window = []
+    for length, n in zip(current, size):
+        diff = n - length  # > 0: grow, < 0: shrink
+        average = diff % 2 == 1
+        side = (diff + 1) // 2 if average else diff // 2
+        pads = [side, side] + pads  # F.pad wants the last dimension first; negative values crop
+        window.append(2 if average else 1)
+    out = F.pad(x, pads)
+    if any(w > 1 for w in window):
+        lead = out.shape[:-d]
+        flat = out.reshape(-1, 1, *out.shape[-d:])
+        out = _AVG[d](flat, tuple(window), 1).reshape(*lead, *size)
+    return out
 
 
 def centered_pool_geometry(
@@ -70,7 +155,8 @@ def centered_pool_geometry(
         stride: stride ``s``.
         padding: nominal padding ``p0`` (only used to compute the nominal output count).
         output: ``'floor'`` keeps torch's count ``floor((H + 2 p0 - k0) / s) + 1``; ``'ceil'`` gives
-            ``ceil(H / s)`` (28 -> 14 -> 7 -> 4).
+            ``ceil(H / s)`` (28 -> 14 -> 7 -> 4); ``'torch_ceil'`` torch's ``ceil_mode=True`` count (see
+            :func:`pool_output_count`).
 
     Returns:
         ``(k, p, n)`` with ``(n-1) s == H + 2p - k`` (the window grid is mirror-symmetric), ``k`` in
@@ -83,14 +169,10 @@ def centered_pool_geometry(
         (2, 0, 16)
         >>> centered_pool_geometry(112, 3, 2, 1)
         (4, 1, 56)
+        >>> centered_pool_geometry(64, 3, 2, output="torch_ceil")  # squeezenet's MaxPool2d(3, 2, ceil_mode=True)
+        (4, 1, 32)
     """
-    if output == "ceil":
-        n = -(-size // stride)
-    elif output == "floor":
-        n = (size + 2 * padding - kernel) // stride + 1
-    else:
-        raise ValueError(f"output must be 'floor' or 'ceil', got {output!r}")
-    n = max(n, 1)
+    n = pool_output_count(size, kernel, stride, padding, output)
     d = (n - 1) * stride - size
     k = kernel if (kernel - d) % 2 == 0 else kernel + 1
     p = (d + k) // 2
@@ -120,7 +202,8 @@ class SymmetricPool(nn.Module):
         stride: stride (default ``kernel_size``).
         padding: nominal padding (only sets the output count in ``'floor'`` mode).
         mode: ``'avg'`` or ``'max'``.
-        output: ``'ceil'`` (``ceil(H / s)`` outputs) or ``'floor'`` (torch's count).
+        output: ``'ceil'`` (``ceil(H / s)`` outputs), ``'floor'`` (torch's count) or ``'torch_ceil'`` (torch's
+            count with ``ceil_mode=True``).
         count_include_pad: for ``'avg'``: whether padded zeros count in the average (default ``False``).
 
     Shapes: input ``(N, C, *spatial)`` or ``(C, *spatial)``; output ``(N, C, *n)``.
@@ -149,8 +232,8 @@ class SymmetricPool(nn.Module):
             raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
         if mode not in ("avg", "max"):
             raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
-        if output not in ("ceil", "floor"):
-            raise ValueError(f"output must be 'ceil' or 'floor', got {output!r}")
+        if output not in OUTPUT_COUNTS:
+            raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUT_COUNTS))}, got {output!r}")
         self.ndim = ndim
         self.kernel_size = _as_tuple(kernel_size, ndim, "kernel_size")
         self.stride = _as_tuple(self.kernel_size if stride is None else stride, ndim, "stride")
@@ -169,6 +252,7 @@ class SymmetricPool(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x ``(N, C, *spatial)`` or ``(C, *spatial)``. Returns the pooled tensor ``(..., *n)``."""
         n = self.ndim
         if x.dim() not in (n + 1, n + 2):
             raise ValueError(f"{type(self).__name__} expects {n + 2}D (or unbatched {n + 1}D) input, "
@@ -188,6 +272,7 @@ class SymmetricPool(nn.Module):
         return _AVG[n](x, kernel, self.stride, pad, count_include_pad=self.count_include_pad)
 
     def extra_repr(self) -> str:
+        """Nominal geometry, mode and output rule."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"mode={self.mode!r}, output={self.output!r}")
 
@@ -195,7 +280,8 @@ class SymmetricPool(nn.Module):
 class SymmetricAvgPool1d(SymmetricPool):
     """Centre-aligned 1D average pooling (see :class:`SymmetricPool`)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "ceil", count_include_pad: bool = False) -> None:
         super().__init__(1, kernel_size, stride, padding, "avg", output, count_include_pad)
 
 
@@ -208,21 +294,24 @@ class SymmetricAvgPool2d(SymmetricPool):
         True
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "ceil", count_include_pad: bool = False) -> None:
         super().__init__(2, kernel_size, stride, padding, "avg", output, count_include_pad)
 
 
 class SymmetricAvgPool3d(SymmetricPool):
     """Centre-aligned 3D average pooling (see :class:`SymmetricPool`)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "ceil", count_include_pad=False):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "ceil", count_include_pad: bool = False) -> None:
         super().__init__(3, kernel_size, stride, padding, "avg", output, count_include_pad)
 
 
 class SymmetricMaxPool1d(SymmetricPool):
     """Centre-aligned 1D max pooling (see :class:`SymmetricPool`)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "floor") -> None:
         super().__init__(1, kernel_size, stride, padding, "max", output)
 
 
@@ -234,14 +323,16 @@ class SymmetricMaxPool2d(SymmetricPool):
         torch.Size([1, 1, 56, 56])
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "floor") -> None:
         super().__init__(2, kernel_size, stride, padding, "max", output)
 
 
 class SymmetricMaxPool3d(SymmetricPool):
     """Centre-aligned 3D max pooling (see :class:`SymmetricPool`)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, output: str = "floor"):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, output: str = "floor") -> None:
         super().__init__(3, kernel_size, stride, padding, "max", output)
 
 
