@@ -29,9 +29,10 @@ import torch
 from sreconv.data import normalized_fill, rotate
 from sreconv.engine.config import TrainConfig
 from sreconv.engine.evaluate import predict_views
-from sreconv.engine.runner import seed_everything
 from sreconv.engine.train import fit
-from sreconv_bench import compare
+from sreconv_bench.compare import CompareConfig, build_entry_model, resolve_entry
+from sreconv_bench.compare.command import add_arguments, config_from_args
+from sreconv_bench.compare.data import compare_datasets
 
 
 def _pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -62,20 +63,21 @@ def accuracy_views(fill: float) -> dict[str, Callable[[torch.Tensor], torch.Tens
     }
 
 
-def diagnose(label: str, args: argparse.Namespace) -> dict[str, float]:
-    entry = compare._entry(label)
-    train, test, _ = compare._datasets(args, entry.rotation_aug)
-    seed_everything(args.seed)
-    model = compare._build(entry, args, test)
+def diagnose(label: str, budget: CompareConfig, seed: int, feature_images: int) -> dict[str, float]:
+    entry = resolve_entry(label)
+    data = compare_datasets(budget, entry.rotation_aug)
+    train, test = data["train"], data["test"]
+    torch.manual_seed(seed)
+    model = build_entry_model(entry, test.n_classes, test.n_channels, budget.width, budget.sre_conv_size)
     fill = normalized_fill()
-    images = torch.stack([test[i][0] for i in range(min(args.feature_images, len(test)))])
+    images = torch.stack([test[i][0] for i in range(min(feature_images, len(test)))])
     model.train()
     with torch.no_grad():  # batch-norm statistics of the untrained network, from test images
         for _ in range(3):
             model(images)
     out = {f"init {a}°": invariance_error(model, images, a, fill) for a in (45, 20)}
-    config = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         optimizer=args.optimizer, weight_decay=args.weight_decay, schedule="cos", seed=args.seed,
+    config = TrainConfig(dataset=budget.dataset, epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
+                         optimizer=budget.optimizer, weight_decay=budget.weight_decay, schedule="cos", seed=seed,
                          progress=False, device="cpu")
     t0 = time.time()
     fit(model, train, None, config, device=torch.device("cpu"), verbose=False)
@@ -89,14 +91,16 @@ def diagnose(label: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
-    parser = compare.build_compare_parser(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(parser)
     parser.set_defaults(models=["sre_gauss", "sre_gauss_rotaug", "cnn"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--feature-images", type=int, default=300, help="test images for the feature distances")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = [(label, diagnose(label, args)) for label in args.models]
+    config = config_from_args(args)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rows = [(label, diagnose(label, config, args.seed, args.feature_images)) for label in config.models]
     keys = list(rows[0][1])
     print("| entry | " + " | ".join(keys) + " |")
     print("|" + "---|" * (len(keys) + 1))

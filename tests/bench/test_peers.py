@@ -1,7 +1,11 @@
 """Peer models of the robustness benchmark: exactly invariant like the SRE models they are compared with."""
 
+import importlib.util
+
 import pytest
 import torch
+
+HAS_GMR = importlib.util.find_spec("GMR_Conv") is not None
 
 
 def test_e2cnn_peer():
@@ -18,3 +22,19 @@ def test_e2cnn_peer():
         assert y.shape == (2, 3)
         for g in (lambda t: t.rot90(1, (2, 3)), lambda t: t.flip(-1), lambda t: t.transpose(-1, -2)):
             assert torch.allclose(model(g(x)), y, atol=1e-5 * y.abs().max().item())
+
+
+@pytest.mark.skipif(not HAS_GMR, reason="needs gmr-conv (pip install --no-deps gmr-conv==1.0.3)")
+def test_gmr_peer_builds_with_the_compare_kernels_and_is_not_exact_on_odd_sizes():
+    from sreconv_bench.peers.gmr import gmr_resnet18
+
+    model = gmr_resnet18(num_classes=3, in_channels=1, inplanes=4, sre_conv_size=[5, 3, 3, 3]).eval().double()
+    assert model.conv1.in_channels == 1 and model.fc.out_features == 3
+    assert model.layer1[0].conv1.kernel_size == (5, 5) and model.layer2[0].conv2.kernel_size == (3, 3)
+    with torch.no_grad():
+        even = torch.randn(2, 1, 16, 16, dtype=torch.float64)  # 16 -> 8 -> 4 -> 2: AvgPool2d(2) is exact
+        y = model(even)
+        assert torch.allclose(model(even.rot90(1, (2, 3))), y, atol=1e-9 * y.abs().max().item())
+        odd = torch.randn(2, 1, 28, 28, dtype=torch.float64)  # 7 -> 3 drops a row and a column
+        y = model(odd)
+        assert (model(odd.rot90(1, (2, 3))) - y).abs().max() > 1e-6 * y.abs().max()
