@@ -88,3 +88,50 @@ def test_bad_arguments():
         SymmetricPool(2, 2, mode="median")
     with pytest.raises(ValueError, match="expects"):
         SymmetricAvgPool2d(2)(torch.randn(3, 4))
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 0), (3, 2, 1), (2, 2, 0), (3, 3, 1), (5, 2, 2)])
+def test_output_counts_match_torch(kernel, stride, padding):
+    from sreconv.nn.pooling import pool_output_count
+
+    for size in range(kernel, 40):
+        for ceil_mode, rule in ((False, "floor"), (True, "torch_ceil")):
+            torch_count = nn.MaxPool1d(kernel, stride, padding, ceil_mode=ceil_mode)(torch.zeros(1, 1, size)).shape[-1]
+            assert pool_output_count(size, kernel, stride, padding, rule) == torch_count, (size, rule)
+        assert pool_output_count(size, kernel, stride, padding, "ceil") == -(-size // stride)
+
+
+@pytest.mark.parametrize("size", [6, 7, 8, 63, 64, 65])
+def test_torch_ceil_pool_commutes_with_d4(size):
+    from sreconv.nn.pooling import SymmetricPool
+
+    x = torch.randn(1, 2, size, size, dtype=torch.float64)
+    for mode in ("max", "avg"):
+        pool = SymmetricPool(2, 3, 2, 0, mode=mode, output="torch_ceil")
+        assert pool(x).shape == nn.MaxPool2d(3, 2, ceil_mode=True)(x).shape
+        assert max_equivariance_error(pool, x, "d4") < 1e-13
+
+
+def test_fit_centered_values_and_symmetry():
+    from sreconv.nn.pooling import fit_centered
+
+    x = torch.arange(6.0).view(1, 1, 6)
+    assert fit_centered(x, [4]).flatten().tolist() == [1.0, 2.0, 3.0, 4.0]  # crop one each side
+    assert fit_centered(x, [5]).flatten().tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]  # average pairs
+    assert fit_centered(x, [7]).flatten().tolist() == [0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 2.5]  # pad zeros, average
+    assert fit_centered(x, [6]) is x
+    y = torch.randn(2, 3, 9, 9, dtype=torch.float64)
+    for target in ([8, 8], [7, 7], [10, 10], [11, 11]):
+        fit = lambda t, target=target: fit_centered(t, target)  # noqa: E731
+        assert max_equivariance_error(fit, y, "d4") < 1e-14
+    with pytest.raises(ValueError, match="fit_centered needs"):
+        fit_centered(torch.randn(4), [2])
+
+
+def test_bad_output_rule():
+    from sreconv.nn.pooling import SymmetricPool, pool_output_count
+
+    with pytest.raises(ValueError, match="output must be one of 'floor', 'ceil', 'torch_ceil'"):
+        SymmetricPool(2, 2, output="round")
+    with pytest.raises(ValueError, match="output must be one of"):
+        pool_output_count(8, 2, 2, 0, "round")
