@@ -100,10 +100,6 @@ class D4ResNet(ClassifierMixin, nn.Module):
     """
 
     spatial_dims = 2
-    layer1: nn.Sequential
-    layer2: nn.Sequential
-    layer3: nn.Sequential
-    layer4: nn.Sequential
 
     def __init__(
         self,
@@ -138,6 +134,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         self.bn1 = D4BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         current = width
+        stages = []
         for i, n in enumerate(layers):
             planes = width * 2 ** i
             blocks = []
@@ -145,7 +142,8 @@ class D4ResNet(ClassifierMixin, nn.Module):
                 blocks.append(D4BasicBlock(current, planes, 2 if (i > 0 and j == 0) else 1, kernels[i], bases[i],
                                            rings[i]))
                 current = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.gpool = D4GroupPool2d(group_pool)
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
