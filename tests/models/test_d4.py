@@ -62,7 +62,7 @@ def test_export_to_plain_convs_and_trace():
     model = D4ResNet(basis="harmonic", sre_conv_size=3, **TINY).eval()
     x = torch.randn(2, 1, 13, 13)
     expected = model(x)
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, (D4GroupConv2d, D4LiftConv2d)):
                 setattr(module, child_name, child.to_conv())
