@@ -212,8 +212,10 @@ def check_settings(config: TrainConfig) -> None:
             option that does not apply to the data's dimensionality.
     """
     from sreconv.data import dataset_spatial_dims
+    from sreconv.data.medmnist import FLAGS_2D, FLAGS_3D
     from sreconv.models.registry import model_info
 
+    medmnist_flags = FLAGS_2D + FLAGS_3D
     config.validate()
     dims = dataset_spatial_dims(config.dataset)
     info = model_info(config.model)
@@ -223,6 +225,9 @@ def check_settings(config: TrainConfig) -> None:
     if dims == 2 and config.eval_axes is not None:
         raise ValueError(f"--eval-axes applies to 3D data only; dataset {config.dataset!r} is 2D (2D rotations "
                          "are about the image centre)")
+    if config.val_fraction is not None and config.dataset.lower() in medmnist_flags:
+        raise ValueError(f"--val-fraction does not apply to {config.dataset}: MedMNIST has an official validation "
+                         "split")
     if dims == 3 and config.image_size is not None:
         raise ValueError(f"--image-size applies to 2D data only; dataset {config.dataset!r} is 3D")
     if dims == 3 and config.train_rotation == "any":
