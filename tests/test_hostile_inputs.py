@@ -9,8 +9,9 @@ command was pointed at was not created. The checkpoint cases also assert that a 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
