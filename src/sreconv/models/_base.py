@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 
-def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> list:
+def per_stage(value: Any, name: str, stages: int = 4, allow_none: bool = False) -> list[Any]:
     """Expands an int (or ``None``) to one value per stage, or checks a list of ``stages`` values.
 
     A list of length 1 is repeated, as in the official package; any other length must equal ``stages``.
@@ -35,8 +35,9 @@ def per_stage(value, name: str, stages: int = 4, allow_none: bool = False) -> li
 
 def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Sequence[str],
                       layers: Sequence[int], in_channels: int) -> None:
-    """The argument checks the 2D and 3D SRE-ResNets share: no unknown keywords, a known downsample mode,
-    four stages, a positive int channel count.
+    """The argument checks the 2D and 3D SRE-ResNets share.
+
+    No unknown keywords, a known downsample mode, four stages, a positive int channel count.
     """
     if extra:
         raise TypeError(f"unexpected arguments for {type(model).__name__}: {', '.join(sorted(extra))}")
@@ -48,12 +49,13 @@ def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Seq
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
 
 
-def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: type[nn.Module],
-                     layers: Sequence[int], inplanes: int, norm_layer: Callable[..., nn.Module]) -> int:
-    """Adds ``layer1..layerN`` of plain residual blocks (baselines, 2D or 3D): width doubles and a stride-2
-    block with a strided 1x1 shortcut opens every stage after the first. Returns the final width.
+def plain_stages(block: Callable[..., nn.Module], conv: Callable[..., nn.Module], layers: Sequence[int],
+                 inplanes: int, norm_layer: Callable[..., nn.Module]) -> tuple[list[nn.Sequential], int]:
+    """The stages of a plain residual network (baselines, 2D or 3D) and its final width: width doubles and a
+    stride-2 block with a strided 1x1 shortcut opens every stage after the first.
     """
     current = inplanes
+    stages = []
     for i, n in enumerate(layers):
         planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
         blocks: list[nn.Module] = []
@@ -63,18 +65,26 @@ def add_plain_stages(model: nn.Module, block: Callable[..., nn.Module], conv: ty
                 down = nn.Sequential(conv(current, planes, 1, stride, bias=False), norm_layer(planes))
             blocks.append(block(current, planes, stride if j == 0 else 1, down, norm_layer))
             current = planes
-        setattr(model, f"layer{i + 1}", nn.Sequential(*blocks))
-    return current
+        stages.append(nn.Sequential(*blocks))
+    return stages, current
+
+
+def tensor_attr(module: nn.Module, name: str) -> torch.Tensor:
+    """``module.<name>`` as a tensor (a parameter or buffer), for the init helpers."""
+    value = getattr(module, name)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{type(module).__name__}.{name} is not a tensor")
+    return value
 
 
 def init_plain_weights(model: nn.Module, conv: type[nn.Module], norm: type[nn.Module]) -> None:
     """Torchvision's ResNet init: kaiming-normal (fan-out) convolutions, unit/zero normalisation."""
     for m in model.modules():
         if isinstance(m, conv):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(tensor_attr(m, "weight"), mode="fan_out", nonlinearity="relu")
         elif isinstance(m, norm):
-            nn.init.constant_(m.weight, 1)
-            nn.init.constant_(m.bias, 0)
+            nn.init.constant_(tensor_attr(m, "weight"), 1)
+            nn.init.constant_(tensor_attr(m, "bias"), 0)
 
 
 def classifier_head(num_features: int, num_classes: int, **factory: Any) -> nn.Module:

@@ -26,7 +26,15 @@ import torch.nn as nn
 
 from ..nn import SREConv2d
 from ..nn.pooling import SymmetricMaxPool2d
-from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, classifier_head, init_plain_weights, per_stage
+from ._base import (
+    ClassifierMixin,
+    check_resnet_args,
+    classifier_head,
+    init_plain_weights,
+    per_stage,
+    plain_stages,
+    tensor_attr,
+)
 from .blocks import DOWNSAMPLE_MODES, BasicBlock, SREBasicBlock, SREBottleneck, make_pool
 from .registry import register_model
 
@@ -134,10 +142,9 @@ class SREResNet(ClassifierMixin, nn.Module):
         else:
             self.maxpool = SymmetricMaxPool2d(3, 2, 1)
         dilate = [False, *replace_stride_with_dilation]
-        for i in range(4):
-            setattr(self, f"layer{i + 1}", self._make_layer(
-                block, inplanes * 2 ** i, layers[i], stride=strides[i], dilate=dilate[i],
-                sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i]))
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            self._make_layer(block, inplanes * 2 ** i, layers[i], stride=strides[i], dilate=dilate[i],
+                             sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i]) for i in range(4))
         self.num_features = 8 * inplanes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten = nn.Flatten(1)
@@ -158,12 +165,12 @@ class SREResNet(ClassifierMixin, nn.Module):
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, SREBottleneck):
-                    nn.init.constant_(m.bn3.weight, 0)
+                    nn.init.constant_(tensor_attr(m.bn3, "weight"), 0)
                 elif isinstance(m, SREBasicBlock):
-                    nn.init.constant_(m.bn2.weight, 0)
+                    nn.init.constant_(tensor_attr(m.bn2, "weight"), 0)
 
-    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1, dilate: bool = False,
-                    sre_conv_size: int = 3, sre_k: int | None = None) -> nn.Sequential:
+    def _make_layer(self, block: type[SREBasicBlock | SREBottleneck], planes: int, blocks: int, stride: int = 1,
+                    dilate: bool = False, sre_conv_size: int = 3, sre_k: int | None = None) -> nn.Sequential:
         norm_layer = self._norm_layer
         previous_dilation = self.dilation
         if dilate:
@@ -177,7 +184,8 @@ class SREResNet(ClassifierMixin, nn.Module):
                 norm_layer(planes * block.expansion),
             )
         sre_groups = planes if self.deepwise_ri else 1
-        common = dict(norm_layer=norm_layer, sre_conv_size=sre_conv_size, sre_groups=sre_groups, sre_k=sre_k,
+        common: dict[str, Any] = dict(norm_layer=norm_layer, sre_conv_size=sre_conv_size, sre_groups=sre_groups,
+                                      sre_k=sre_k,
                       ring_basis=self.ring_basis, pool=self.downsample_mode)
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width,
                         previous_dilation, **common)]
@@ -273,7 +281,8 @@ class ResNet(ClassifierMixin, nn.Module):
         self.conv1 = nn.Conv2d(in_channels, inplanes, 3, 1, 1, bias=False)
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=True)
-        current = add_plain_stages(self, BasicBlock, nn.Conv2d, layers, inplanes, norm_layer)
+        stages, current = plain_stages(BasicBlock, nn.Conv2d, layers, inplanes, norm_layer)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = classifier_head(current, num_classes)
@@ -281,7 +290,7 @@ class ResNet(ClassifierMixin, nn.Module):
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BasicBlock):
-                    nn.init.constant_(m.bn2.weight, 0)
+                    nn.init.constant_(tensor_attr(m.bn2, "weight"), 0)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

@@ -19,13 +19,21 @@ Same layout and parameter count as the official ``sre_r3d_18`` (so its checkpoin
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
 from ..nn import SREConv3d
-from ._base import ClassifierMixin, add_plain_stages, check_resnet_args, classifier_head, init_plain_weights, per_stage
+from ._base import (
+    ClassifierMixin,
+    check_resnet_args,
+    classifier_head,
+    init_plain_weights,
+    per_stage,
+    plain_stages,
+    tensor_attr,
+)
 from .blocks import DOWNSAMPLE_MODES, BasicBlock3d, SREBasicBlock3d, make_pool
 from .registry import register_model
 
@@ -95,6 +103,7 @@ class SREResNet3d(ClassifierMixin, nn.Module):
             nn.ReLU(inplace=True),
         )
         self.inplanes = inplanes
+        stages = []
         for i in range(4):
             planes, stride = inplanes * 2 ** i, (1 if i == 0 else 2)
             down = None
@@ -104,12 +113,13 @@ class SREResNet3d(ClassifierMixin, nn.Module):
                     nn.Conv3d(self.inplanes, planes * block.expansion, kernel_size=1, bias=False),
                     norm_layer(planes * block.expansion),
                 )
-            common = dict(sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i], norm_layer=norm_layer,
-                          ring_basis=ring_basis, pool=downsample)
+            common: dict[str, Any] = dict(sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i],
+                                          norm_layer=norm_layer, ring_basis=ring_basis, pool=downsample)
             blocks: list[nn.Module] = [block(self.inplanes, planes, stride, down, **common)]
             self.inplanes = planes * block.expansion
             blocks += [block(self.inplanes, planes, **common) for _ in range(1, layers[i])]
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = 8 * inplanes * block.expansion
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = classifier_head(self.num_features, num_classes)
@@ -125,18 +135,19 @@ class SREResNet3d(ClassifierMixin, nn.Module):
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, SREBasicBlock3d):
-                    nn.init.constant_(m.conv2[1].weight, 0)
+                    nn.init.constant_(tensor_attr(m.conv2[1], "weight"), 0)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
         # Official checkpoints: the (3, 7, 7) stem's masks are zero outside the central 3x3x3 block.
         key = prefix + _OFFICIAL_STEM_KEY
         masks = state_dict.get(key)
-        conv = self.stem[0]
+        conv = cast(SREConv3d, self.stem[0])
         if masks is not None and masks.shape[-1] != conv.basis[0].numel() and masks.shape[-1] == 147:
             full = masks.reshape(masks.shape[-2], 3, 7, 7)
             kd, kh, kw = conv.kernel_size
@@ -196,7 +207,8 @@ class R3D(ClassifierMixin, nn.Module):
         self.stem = nn.Sequential(
             nn.Conv3d(in_channels, inplanes, (3, 7, 7), 1, (1, 3, 3), bias=False), norm_layer(inplanes),
             nn.ReLU(inplace=True))
-        current = add_plain_stages(self, BasicBlock3d, nn.Conv3d, layers, inplanes, norm_layer)
+        stages, current = plain_stages(BasicBlock3d, nn.Conv3d, layers, inplanes, norm_layer)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.num_features = current
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = classifier_head(current, num_classes)
@@ -204,7 +216,7 @@ class R3D(ClassifierMixin, nn.Module):
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BasicBlock3d):
-                    nn.init.constant_(m.conv2[1].weight, 0)
+                    nn.init.constant_(tensor_attr(m.conv2[1], "weight"), 0)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
