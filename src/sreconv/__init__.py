@@ -16,7 +16,7 @@ from .nn import (
     export_to_conv,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the only place the version is written (pyproject reads it)
 
 __all__ = [
     "SREConv1d",

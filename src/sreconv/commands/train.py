@@ -69,7 +69,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
 
 def run(args: argparse.Namespace) -> int:
     from sreconv.engine.runner import run_train
+    from sreconv.viz.plots import RotationPlot
 
     config, resume = resolve(args)
-    run_train(config, resume=resume)
+    run_train(config, resume=resume, callbacks=(RotationPlot(),))
     return 0

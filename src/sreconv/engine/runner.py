@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from . import distributed as dist_utils
 from .checkpoint import atomic_save, atomic_write_text, load_checkpoint
 from .config import TrainConfig, dump_yaml
 from .evaluate import evaluate, evaluate_flips, evaluate_rotations
+from .train import Callback
 
 MEDMNIST_2D_PAPER_SIZE = 32
 
@@ -255,7 +257,7 @@ def _prepare_resume(config: TrainConfig, out: str) -> dict[str, Any]:
     return ckpt
 
 
-def run_train(config: TrainConfig, resume: bool = False, callbacks: tuple = ()) -> dict[str, Any]:
+def run_train(config: TrainConfig, resume: bool = False, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Trains and evaluates as configured; returns the results dict (the same on every rank).
 
     Args:
@@ -342,9 +344,8 @@ def run_train(config: TrainConfig, resume: bool = False, callbacks: tuple = ()) 
                 atomic_save(model.state_dict(), os.path.join(out, "model.pt"))
             print("\n" + summary_table(results) + f"\n\nresults in {os.path.join(out, 'results.json')} "
                   f"({results['time_s']:.0f}s)", flush=True)
-            from sreconv.viz.plots import save_run_plot_safely  # matplotlib optional: skipped without it
-
-            save_run_plot_safely(results, out)
+            for callback in callbacks:
+                callback.on_run_end(results, out)
         dist_utils.barrier()
         return results
     finally:

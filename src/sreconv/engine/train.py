@@ -50,6 +50,9 @@ class Callback:
     def on_epoch_end(self, record: dict[str, Any]) -> None:
         """After an epoch's checkpoint is written; ``record`` is its ``log.jsonl`` line."""
 
+    def on_run_end(self, results: dict[str, Any], out_dir: str) -> None:
+        """Called by :func:`~sreconv.engine.runner.run_train` on the main rank once ``results.json`` is written."""
+
 
 @dataclass
 class TrainState:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from sreconv.engine.train import Callback
+
 from .run import VizError, read_results
 
 __all__ = ["rotation_curves", "run_labels", "plot_results", "save_run_plot", "PLOT_NAME"]
@@ -161,6 +163,13 @@ def save_run_plot(results: dict[str, Any], out_dir: str) -> str | None:
         os.path.join(out_dir, PLOT_NAME),
         title=f"{os.path.basename(os.path.normpath(out_dir))}: {label}",
     )
+
+
+class RotationPlot(Callback):
+    """Training callback: draws ``rotation.png`` into the run folder when ``sreconv train`` ends."""
+
+    def on_run_end(self, results: dict[str, Any], out_dir: str) -> None:
+        save_run_plot_safely(results, out_dir)
 
 
 def save_run_plot_safely(results: dict[str, Any], out_dir: str) -> str | None:
