@@ -21,6 +21,7 @@ ALLOWED = {
     "sreconv.engine": CORE + ("sreconv.data",),
     "sreconv.viz": CORE + ("sreconv.data", "sreconv.engine"),
     "sreconv_bench": CORE + ("sreconv.data", "sreconv.engine"),
+    "sreconv.demo": CORE + ("sreconv.data",),
 }
 
 

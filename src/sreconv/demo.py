@@ -5,12 +5,11 @@ Run ``python -m sreconv.demo``. Needs only torch and numpy.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data.rotation import rotate
 from .groups import grid_symmetries
 from .nn import SREConv2d, SREConv3d
 
@@ -21,15 +20,6 @@ def group_error(layer: nn.Module, x: torch.Tensor) -> float:
         y = layer(x)
         worst = max(float((layer(g.apply(x)) - g.apply(y)).abs().max()) for g in grid_symmetries(x.dim() - 2))
     return worst / float(y.abs().max())
-
-
-def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
-    """Bilinear rotation of ``(N, C, H, W)`` about the image centre, zero fill."""
-    theta = math.radians(degrees)
-    matrix = torch.tensor([[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]],
-                          dtype=x.dtype)
-    grid = F.affine_grid(matrix.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, align_corners=False)
 
 
 def angle_error(layer: nn.Module, x: torch.Tensor, degrees: float) -> float:
