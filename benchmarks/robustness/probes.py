@@ -47,10 +47,48 @@ PROBES: dict[str, Entry] = {e.label: e for e in [
 ]}
 
 
+#: Probe-only keyword arguments, applied to the built model (not model options): ``probe_basis_scale`` multiplies
+#: every D4 convolution's basis by ``c`` and divides its weights by ``c`` (the same function, another
+#: parametrisation: Adam's steps in weight space become ``c`` times larger in kernel space);
+#: ``probe_init_scale`` multiplies the initial D4 weights by ``s``.
+PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale")
+
+
+def _reparametrise(model: torch.nn.Module, basis_scale: float, init_scale: float) -> torch.nn.Module:
+    from sreconv.nn import D4GroupConv2d, D4LiftConv2d
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (D4GroupConv2d, D4LiftConv2d)):
+                m.basis.mul_(basis_scale)
+                m.transformed_basis.mul_(basis_scale)
+                m.weight.mul_(init_scale / basis_scale)
+    return model
+
+
 def run_probe(entry: Entry, config: CompareConfig) -> dict:
     """Trains and scores one probe; returns the record appended to the log."""
     t0 = time.time()
-    run = run_one(entry, 0, config)
+    options = {k: entry.kwargs[k] for k in PROBE_OPTIONS if k in entry.kwargs}
+    if options:
+        from sreconv_bench.compare import entries as entries_module
+
+        model_kwargs = {k: v for k, v in entry.kwargs.items() if k not in PROBE_OPTIONS}
+        build = entries_module.build_entry_model
+
+        def patched(e: Entry, *args, **kwargs) -> torch.nn.Module:
+            model = build(Entry(e.label, e.model, model_kwargs, e.rotation_aug, factory=e.factory), *args, **kwargs)
+            return _reparametrise(model, options.get("probe_basis_scale", 1.0), options.get("probe_init_scale", 1.0))
+
+        import sreconv_bench.compare.run as run_module
+
+        run_module.build_entry_model = patched
+        try:
+            run = run_one(entry, 0, config)
+        finally:
+            run_module.build_entry_model = build
+    else:
+        run = run_one(entry, 0, config)
     keys = ("label", "model", "params", "train_s_per_epoch", "upright_acc", "mean_rot_acc", "worst_rot_acc",
             "acc_45", "mean_rot_acc_bicubic", "acc_45_bicubic", "d4_logit_deviation", "train_loss_last",
             "per_class_upright", "per_class_mean_rot")

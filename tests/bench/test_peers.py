@@ -31,6 +31,16 @@ def test_gmr_peer_builds_with_the_compare_kernels_and_is_not_exact_on_odd_sizes(
     model = gmr_resnet18(num_classes=3, in_channels=1, inplanes=4, sre_conv_size=[5, 3, 3, 3]).eval().double()
     assert model.conv1.in_channels == 1 and model.fc.out_features == 3
     assert model.layer1[0].conv1.kernel_size == (5, 5) and model.layer2[0].conv2.kernel_size == (3, 3)
+    convs = [m for m in model.modules() if type(m).__name__ == "GMR_Conv2d"]
+    assert len(convs) == 17 and not any(m.dw_fwd for m in convs)  # GMR's dense forward path
+    x = torch.randn(2, 1, 9, 9, dtype=torch.float64)
+    with torch.no_grad():
+        dense = model(x)
+        for m in convs:
+            m.dw_fwd = True
+        assert torch.allclose(model(x), dense, atol=1e-10)  # the same function as GMR's depthwise forward
+        for m in convs:
+            m.dw_fwd = False
     with torch.no_grad():
         even = torch.randn(2, 1, 16, 16, dtype=torch.float64)  # 16 -> 8 -> 4 -> 2: AvgPool2d(2) is exact
         y = model(even)

@@ -85,7 +85,8 @@ class D4ResNet(ClassifierMixin, nn.Module):
         stem_kernel_size: odd kernel of the lifting convolution.
         stem_basis: spatial basis of the lifting convolution (default ``'full'``: orientation-sensitive).
         group_pool: ``'max'`` or ``'mean'`` over the 8 orientations before the global average pool.
-        fields: regular fields of the first stage (overrides ``inplanes``).
+        fields: regular fields of the first stage, doubled per stage, or one count per stage (overrides
+            ``inplanes``).
         skip_first_maxpool: accepted for the engine's uniform model arguments; this network has no stem
             max-pool.
         ring_basis: accepted and ignored (the basis is chosen by ``basis``).
@@ -113,7 +114,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         stem_kernel_size: int = 3,
         stem_basis: str = "full",
         group_pool: str = "max",
-        fields: int | None = None,
+        fields: int | Sequence[int] | None = None,
         skip_first_maxpool: bool = True,
         ring_basis: str | None = None,
     ) -> None:
@@ -127,7 +128,10 @@ class D4ResNet(ClassifierMixin, nn.Module):
         bases = _per_stage_choice(basis, "basis", D4_BASES)
         if group_pool not in D4_POOLS:
             raise ValueError(f"group_pool must be one of {D4_POOLS}, got {group_pool!r}")
-        width = fields if fields is not None else max(1, inplanes // D4_ORDER)
+        if fields is None:
+            fields = max(1, inplanes // D4_ORDER)
+        widths = [fields * 2 ** i for i in range(4)] if isinstance(fields, int) else per_stage(fields, "fields")
+        width = widths[0]
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.conv1 = D4LiftConv2d(in_channels, width, stem_kernel_size, stem_basis)
@@ -136,7 +140,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         current = width
         stages = []
         for i, n in enumerate(layers):
-            planes = width * 2 ** i
+            planes = widths[i]
             blocks = []
             for j in range(n):
                 blocks.append(D4BasicBlock(current, planes, 2 if (i > 0 and j == 0) else 1, kernels[i], bases[i],

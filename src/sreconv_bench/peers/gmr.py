@@ -8,6 +8,12 @@ dependency serves only its U-Net). ``GMR_Conv/__init__.py`` also imports its dat
 ``__init__``. Its ResNets downsample with plain ``nn.AvgPool2d(2, 2)``, which drops the last row/column of odd
 sizes (28 -> 14 -> 7 -> 3 here), so their logits are not exactly D4-invariant: ``sreconv compare`` measures
 the deviation rather than assuming it.
+
+Every ``GMR_Conv2d`` runs GMR's own dense forward (``dw_fwd=False``: the kernel is built from the gaussian
+mixture rings, then one ``F.conv2d``) instead of its default depthwise forward: the same function (outputs agree
+to float rounding), but the depthwise backward is about 5x slower on CPU (measured here: 5.5 s vs 1.0 s per
+training step of the width-16 network, batch 64, 1 thread), which would make the timing column measure an
+implementation choice rather than the network.
 """
 
 from __future__ import annotations
@@ -63,5 +69,9 @@ def gmr_resnet18(num_classes: int = 10, in_channels: int = 1, inplanes: int = 16
         ``GMR_Conv.gmr_resnet.GMR_ResNet``.
     """
     module = load_gmr_resnet()
-    return module.gmr_resnet18(gmr_conv_size=list(sre_conv_size), inplanes=inplanes, in_channels=in_channels,
-                               num_classes=num_classes, skip_first_maxpool=True)
+    model = module.gmr_resnet18(gmr_conv_size=list(sre_conv_size), inplanes=inplanes, in_channels=in_channels,
+                                num_classes=num_classes, skip_first_maxpool=True)
+    for layer in model.modules():
+        if isinstance(layer, module.GMR_Conv2d):
+            layer.dw_fwd = False
+    return model
