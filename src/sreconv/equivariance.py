@@ -15,8 +15,10 @@ Every module's output is compared, through forward hooks:
 **Deviations are relative to the input-sensitivity** of each tensor: ``max |f(g x) - expected|`` divided by
 ``max |f(x') - f(x)|`` for an independent random input ``x'``, so a deviation of ``1e-3`` means the
 symmetry moves the output a thousandth as much as changing the image does, whatever the output's size or
-offset (a logit dominated by a bias cannot hide a broken layer). A deviation below the rounding floor
-(``1000 eps`` of the tensor's magnitude) is float rounding, not a broken symmetry.
+offset (a logit dominated by a bias cannot hide a broken layer). A deviation below the rounding floor is float
+rounding, not a broken symmetry: the floor is the larger of ``1000 eps`` of the tensor's magnitude and
+``100 x`` the tensor's response to perturbing the input by one ulp (``x (1 + eps u)``), which measures how much
+the network amplifies rounding at this input (deep random networks can amplify it a millionfold).
 
 **Verdict**: the report passes only when the output passes, *every* layer passes, and the output depends on
 the input at all. An output that does not (a zero-initialised head) fails as ``constant_output``, unless
@@ -51,6 +53,8 @@ __all__ = ["LayerDeviation", "EquivarianceReport", "check_equivariance", "defaul
 _DEFAULT_GROUP = {1: "flip", 2: "d4", 3: "cube"}
 #: Deviations within this many machine epsilons of a tensor's magnitude count as rounding.
 ROUNDING_EPS = 1000.0
+#: ... and so do deviations within this many times its response to a one-ulp perturbation of the input.
+NOISE_FACTOR = 100.0
 
 
 def default_group(spatial_dims: int) -> str:
@@ -81,6 +85,7 @@ class LayerDeviation:
         shape: output shape for the untransformed input.
         sensitivity: ``max |f(x') - f(x)| / max |f(x)|`` (0: the output does not depend on the input).
         broken: whether the layer breaks the symmetry (beyond ``tol`` and the rounding floor).
+        rounding: response to a one-ulp perturbation of the input, relative to the input-sensitivity.
     """
 
     name: str
@@ -91,6 +96,7 @@ class LayerDeviation:
     shape: tuple[int, ...]
     sensitivity: float = 1.0
     broken: bool = False
+    rounding: float = 0.0
 
 
 @dataclass
@@ -108,6 +114,7 @@ class EquivarianceReport:
         first_broken: name of the first module that breaks the symmetry (``None`` if none).
         constant_output: the output does not depend on the input (so the check proves nothing).
         reinitialized: all-zero parameters re-initialised (in a copy) because the output was constant.
+        rounding_floor: output deviations below this (relative to the input-sensitivity) are float rounding.
     """
 
     group: str
@@ -120,6 +127,7 @@ class EquivarianceReport:
     first_broken: str | None = None
     constant_output: bool = False
     reinitialized: list[str] = field(default_factory=list)
+    rounding_floor: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -137,10 +145,11 @@ class EquivarianceReport:
             "group": self.group, "input_shape": list(self.input_shape), "tol": self.tol,
             "output_error": self.output_error, "output_kind": self.output_kind, "passed": self.passed,
             "first_broken": self.first_broken, "constant_output": self.constant_output,
-            "reinitialized": list(self.reinitialized), "per_element": self.per_element,
+            "reinitialized": list(self.reinitialized), "rounding_floor": self.rounding_floor,
+            "per_element": self.per_element,
             "layers": [dict(name=rec.name, type=rec.type, kind=rec.kind, error=rec.error,
                             worst_element=rec.worst_element, shape=list(rec.shape), sensitivity=rec.sensitivity,
-                            broken=rec.broken) for rec in self.layers],
+                            broken=rec.broken, rounding=rec.rounding) for rec in self.layers],
         }
 
     def summary(self, max_layers: int | None = 30) -> str:
@@ -152,7 +161,8 @@ class EquivarianceReport:
         else:
             lines = [f"{verdict}: output {self.output_kind} under '{self.group}' ({len(self.per_element)} "
                      f"elements), max deviation {self.output_error:.3e} relative to its input-sensitivity "
-                     f"(tol {self.tol:.1e}), input {tuple(self.input_shape)}"]
+                     f"(tol {self.tol:.1e}, rounding floor {self.rounding_floor:.1e}), input "
+                     f"{tuple(self.input_shape)}"]
         if self.reinitialized:
             lines.append(f"note: the output was constant at the given weights; checked after re-initialising "
                          f"the all-zero parameters {', '.join(self.reinitialized)}")
@@ -230,6 +240,7 @@ class _Record:
         self.strict_only = strict_only
         self.scale = _max_abs(ref) if ref is not None and ref.is_floating_point() else 0.0
         self.sensitivity = 0.0
+        self.noise = 0.0  # response to one-ulp input perturbations (absolute)
         self.strict = 0.0  # max strict deviation (absolute)
         self.strict_worst = "identity"
         self.permuted = 0.0  # max deviation of the sorted values (absolute), when the strict test fails
@@ -417,6 +428,9 @@ def _run(net: nn.Module, x: torch.Tensor, other: torch.Tensor, elements: list[Gr
         if state["mode"] == "sensitivity":
             rec.sensitivity = _abs_diff(out, ref)
             return
+        if state["mode"] == "noise":
+            rec.noise = max(rec.noise, _abs_diff(out, ref))
+            return
         g: GridSymmetry = state["g"]
         diff = _abs_diff(out, g.apply(ref) if rec.is_map else ref)
         if diff > rec.strict:
@@ -435,6 +449,12 @@ def _run(net: nn.Module, x: torch.Tensor, other: torch.Tensor, elements: list[Gr
                 raise TypeError(f"{type(net).__name__} returned no tensor")
             state["mode"], state["i"] = "sensitivity", 0
             net(other)
+            state["mode"] = "noise"
+            eps = torch.finfo(x.dtype).eps
+            for draw in range(2):
+                state["i"] = 0
+                noise = torch.randn(tuple(x.shape), generator=torch.Generator().manual_seed(draw), dtype=x.dtype)
+                net(x * (1 + eps * noise.to(x.device)))
             state["mode"] = "compare"
             output_rec = records[-1] if records and records[-1].strict_only else None
             for g in elements:
@@ -452,18 +472,21 @@ def _run(net: nn.Module, x: torch.Tensor, other: torch.Tensor, elements: list[Gr
 
     layers = [_deviation(rec, tol, floor) for rec in records]
     out_scale = _max_abs(ref_out)
-    sens = next(rec.sensitivity for rec in reversed(records) if rec.strict_only)
+    out_rec = next(rec for rec in reversed(records) if rec.strict_only)
+    sens = out_rec.sensitivity
     constant = sens <= floor * out_scale
-    per_element = {name: _relative(diff, sens, floor * out_scale) for name, diff in per_element_abs.items()}
+    out_noise = max(floor * out_scale, NOISE_FACTOR * out_rec.noise)
+    per_element = {name: _relative(diff, sens, out_noise) for name, diff in per_element_abs.items()}
     first = next((rec.name for rec in layers if rec.broken), None)
     kind = "equivariant" if _is_map(ref_out, x, elements) else "invariant"
     output_error = max(per_element.values()) if per_element else 0.0
+    rounding_floor = out_noise / sens if sens > 0 else 0.0
     return EquivarianceReport(group, tuple(x.shape), tol, float(output_error), kind, per_element, layers, first,
-                              constant)
+                              constant, rounding_floor=float(rounding_floor))
 
 
 def _limit(rec: _Record, tol: float, floor: float) -> float:
-    return max(tol * rec.sensitivity, floor * rec.scale)
+    return max(tol * rec.sensitivity, floor * rec.scale, NOISE_FACTOR * rec.noise)
 
 
 def _relative(diff: float, sensitivity: float, noise: float) -> float:
@@ -475,12 +498,13 @@ def _relative(diff: float, sensitivity: float, noise: float) -> float:
 def _deviation(rec: _Record, tol: float, floor: float) -> LayerDeviation:
     shape = tuple(rec.ref.shape) if rec.ref is not None else ()
     relative_sensitivity = rec.sensitivity / rec.scale if rec.scale > 0 else 0.0
-    noise = floor * rec.scale
+    noise = max(floor * rec.scale, NOISE_FACTOR * rec.noise)
     kind = "equivariant" if rec.is_map else "tokens" if rec.ref is not None and rec.ref.dim() > 2 else "invariant"
     error, worst = _relative(rec.strict, rec.sensitivity, noise), rec.strict_worst
     broken = rec.strict > _limit(rec, tol, floor)
     if broken and not rec.strict_only and rec.permuted <= _limit(rec, tol, floor):
         kind, broken = "permuted", False
         error, worst = _relative(rec.permuted, rec.sensitivity, noise), rec.permuted_worst
+    rounding = rec.noise / rec.sensitivity if rec.sensitivity > 0 else 0.0
     return LayerDeviation(rec.name, rec.type, kind, float(error), worst, shape, float(relative_sensitivity),
-                          bool(broken))
+                          bool(broken), float(rounding))

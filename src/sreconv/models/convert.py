@@ -142,6 +142,26 @@ class ConversionReport:
         """No problem found (and, with a check, the check passed)."""
         return not self.unconverted and self.group is not None and (self.check is None or self.check.passed)
 
+    def attach_check(self, check: Any) -> None:
+        """Records an :class:`~sreconv.equivariance.EquivarianceReport` of the converted model.
+
+        A constant output and the first broken layer (unless it lies inside a layer already reported) join
+        ``unconverted``. :func:`convert_to_sre` calls this with ``input_shape``; call it yourself after changing
+        the model further (e.g. recalibrating batch-norm statistics) and checking it again.
+
+        Args:
+            check: the result of :func:`sreconv.check_equivariance` on the converted model.
+        """
+        self.check = check
+        known = [n for n, _ in self.unconverted]
+        if check.constant_output:
+            self.unconverted.append(("<model>", "the output does not depend on the input (constant)"))
+        first = check.first_broken
+        if first is not None and not any(first.split("#")[0] == n or first.startswith(n + ".") for n in known):
+            layer = next(rec for rec in check.layers if rec.name == first)
+            self.unconverted.append((first, f"the output of this {layer.type} ({layer.kind}) breaks the symmetry: "
+                                            f"deviation {layer.error:.2e} under {layer.worst_element}"))
+
     def __str__(self) -> str:
         lines = [f"converted {len(self.converted)} convolutions to SRE, {len(self.restrided)} strides to centred "
                  f"subsampling, {len(self.pools)} poolings and {len(self.pads)} pads to centre-aligned ones; "
@@ -780,16 +800,7 @@ def convert_to_sre(
     if input_shape is not None:
         from ..equivariance import check_equivariance
 
-        check = check_equivariance(model, input_shape, group or report.group or groups_for(ndim)[0])
-        report.check = check
-        known = [n for n, _ in report.unconverted]
-        if check.constant_output:
-            report.unconverted.append(("<model>", "the output does not depend on the input (constant)"))
-        first = check.first_broken
-        if first is not None and not any(first.split("#")[0] == n or first.startswith(n + ".") for n in known):
-            layer = next(rec for rec in check.layers if rec.name == first)
-            report.unconverted.append((first, f"the output of this {layer.type} ({layer.kind}) breaks the symmetry: "
-                                              f"deviation {layer.error:.2e} under {layer.worst_element}"))
+        report.attach_check(check_equivariance(model, input_shape, group or report.group or groups_for(ndim)[0]))
     return _finish(model, report, return_report, warn)
 
 
