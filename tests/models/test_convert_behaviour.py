@@ -351,3 +351,25 @@ def test_sre_layers_already_in_the_model():
     assert _exact(model, (1, 10, 10)) < 1e-12
     again, report = _convert(model)  # converting twice changes nothing
     assert report.converted == [] and report.restrided == []
+
+
+def test_export_to_plain_torch_keeps_the_outputs():
+    from sreconv.nn import export_to_conv
+
+    class TinyUNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+            self.up = nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)
+
+        def forward(self, x):
+            return self.up(torch.relu(self.down(x)))
+
+    model, _ = _convert(TinyUNet())
+    model = model.double().eval()
+    x = torch.randn(1, 1, 10, 10, dtype=torch.float64)
+    expected = model(x)
+    export_to_conv(model)
+    assert not any(isinstance(m, convert._SREConvNd) for m in model.modules())
+    assert torch.allclose(model(x), expected, atol=1e-12)
+    assert _exact(model, (1, 10, 10)) < 1e-12

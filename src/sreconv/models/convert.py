@@ -104,6 +104,7 @@ _AVGPOOL: dict[int, type[nn.Module]] = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.
 _PADS = (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
          nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd)
 _CONV_FN: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 # Parameter/buffer names of learned or fixed position tables (ViT, Swin, MaxViT, ...): they tie features to
 # absolute token positions, which no symmetric kernel can undo.
 _POSITION_NAMES = ("pos_embed", "pos_embedding", "position_embedding", "position_embeddings", "absolute_pos_embed",
@@ -229,45 +230,48 @@ class _CenteredStride(_Rebuildable):
         return out
 
     def _direct_forward(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The same result computed at the stride (``None`` where that is not possible).
+        """The same result computed at the stride, as cheap as the original strided layer (``None``: not here).
 
-        Crops/pads the input and, on axes where the centred grid falls between two samples, convolves with the
-        kernel averaged over those two shifts (one extra tap) instead of averaging two stride-1 outputs.
+        Where the centred grid falls between two samples of the stride-1 output, the mean of those two outputs
+        is the convolution of the input averaged over adjacent pairs (the layer is linear and shift-equivariant),
+        so the input is zero-padded, pair-averaged on those axes and cropped, then convolved at the stride.
         """
         n = len(self.centered_stride)
         if x.dim() != n + 2:
             return None
         kernel = self.kernel() if hasattr(self, "kernel") else self.weight  # type: ignore[attr-defined]
         dilation, padding = self.dilation, self.padding  # type: ignore[attr-defined]
-        pads: list[int] = []
-        conv_padding = []
-        for axis, (size, k, s, d, p) in enumerate(zip(x.shape[2:], kernel.shape[2:], self.centered_stride,
-                                                      dilation, padding)):
+        windows, crops = [], []
+        for size, k, s, d, p in zip(x.shape[2:], kernel.shape[2:], self.centered_stride, dilation, padding):
             length = size + 2 * p - d * (k - 1)
             if length < 1:
                 return None
             window, offset, _ = centered_pool_geometry(length, 1, s)
-            if window == 2:
-                if d != 1:
-                    return None
-                kernel = 0.5 * (F.pad(kernel, _axis_pad(n, axis, 1, 0)) + F.pad(kernel, _axis_pad(n, axis, 0, 1)))
-            start = p + offset  # offset <= 0: the centred grid starts -offset samples into the stride-1 output
-            conv_padding.append(max(start, 0))
-            pads = [min(start, 0), min(start, 0)] + pads
-        if any(pads):
-            x = F.pad(x, pads)
-        return _CONV_FN[n](x, kernel, self.bias, self.centered_stride, tuple(conv_padding),  # type: ignore[attr-defined]
-                           dilation, self.groups)  # type: ignore[attr-defined]
+            windows.append(window)
+            crops.append(-offset)  # the centred grid starts -offset samples into the stride-1 output
+        conv = _CONV_FN[n]
+        if all(w == 1 for w in windows):
+            starts = [p - c for p, c in zip(padding, crops)]
+            if any(start < 0 for start in starts):
+                x = F.pad(x, [v for start in reversed(starts) for v in (min(start, 0),) * 2])
+            return conv(x, kernel, self.bias, self.centered_stride,  # type: ignore[attr-defined]
+                        tuple(max(start, 0) for start in starts), dilation, self.groups)  # type: ignore[attr-defined]
+        x = F.pad(x, [v for p in reversed(padding) for v in (p, p)])
+        x = _AVG_POOL[n](x, tuple(windows), 1)
+        x = F.pad(x, [v for c in reversed(crops) for v in (-c, -c)])
+        return conv(x, kernel, self.bias, self.centered_stride, 0, dilation, self.groups)  # type: ignore[attr-defined]
+
+    def to_conv(self) -> nn.Module:
+        """Plain torch layers with the same outputs (used by :func:`sreconv.export_to_conv` for SRE layers).
+
+        Returns:
+            ``nn.Sequential(stride-1 nn.ConvNd, CenteredSubsample)``.
+        """
+        plain = super().to_conv()  # type: ignore[misc]
+        return nn.Sequential(plain, CenteredSubsample(len(self.centered_stride), self.centered_stride))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", centered_stride={self.centered_stride}"  # type: ignore[misc]
-
-
-def _axis_pad(n: int, axis: int, before: int, after: int) -> list[int]:
-    pads = [0] * (2 * n)
-    pads[2 * (n - 1 - axis)] = before
-    pads[2 * (n - 1 - axis) + 1] = after
-    return pads
 
 
 class _RingKernel(_Rebuildable):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 __all__ = [
+    "CenteredConvTranspose",
     "symmetric_ring_basis",
     "centered_conv_transpose",
     "EvenSREConv1d",
@@ -416,8 +417,41 @@ class EvenSREConvTranspose3d(_EvenSREConvTranspose):
     _spatial_dims = 3
 
 
+class CenteredConvTranspose(nn.Module):
+    """A plain ``nn.ConvTranspose{1,2,3}d`` run centre-aligned: what :class:`CenteredSREConvTranspose2d` exports to.
+
+    Args:
+        conv: the transposed convolution (its padding and ``output_padding`` are realised symmetrically).
+
+    Example:
+        >>> up = CenteredConvTranspose(nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1))
+        >>> up(torch.randn(1, 4, 5, 5)).shape
+        torch.Size([1, 2, 10, 10])
+    """
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(conv, nn.modules.conv._ConvTransposeNd):
+            raise TypeError(f"conv must be an nn.ConvTranspose1d/2d/3d, got {type(conv).__name__}")
+        self.conv = conv
+
+    def forward(self, input: torch.Tensor, output_size: Sequence[int] | None = None) -> torch.Tensor:
+        """Args: input ``(N, C_in, *spatial)``; ``output_size`` as in torch. Returns torch's output size."""
+        c: Any = self.conv
+        return centered_conv_transpose(input, c.weight, c.bias, c.stride, c.padding, c.output_padding, c.groups,
+                                       c.dilation, output_size)
+
+
 class _CenteredTranspose:
     """Mixin over ``SREConvTranspose{n}d``: torch's output size (``output_padding`` included), centre-aligned."""
+
+    def to_conv(self) -> nn.Module:
+        """Plain torch layers with the same outputs (used by :func:`sreconv.export_to_conv`).
+
+        Returns:
+            :class:`CenteredConvTranspose` around the dense ``nn.ConvTranspose{n}d``.
+        """
+        return CenteredConvTranspose(super().to_conv())  # type: ignore[misc]
 
     def forward(self, input: torch.Tensor, output_size: Sequence[int] | None = None) -> torch.Tensor:
         self._check_input(input)  # type: ignore[attr-defined]
