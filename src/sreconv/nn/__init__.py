@@ -1,16 +1,7 @@
 """Layers, ring bases and functional ops of sreconv (depend only on torch and numpy)."""
 
-from .conv import (
-    SRE_LAYERS,
-    SREConv1d,
-    SREConv2d,
-    SREConv3d,
-    SREConvTranspose1d,
-    SREConvTranspose2d,
-    SREConvTranspose3d,
-    export_to_conv,
-)
 from .centered import (
+    CenteredConvTranspose,
     CenteredSREConvTranspose1d,
     CenteredSREConvTranspose2d,
     CenteredSREConvTranspose3d,
@@ -22,6 +13,16 @@ from .centered import (
     EvenSREConvTranspose3d,
     centered_conv_transpose,
     symmetric_ring_basis,
+)
+from .conv import (
+    SRE_LAYERS,
+    SREConv1d,
+    SREConv2d,
+    SREConv3d,
+    SREConvTranspose1d,
+    SREConvTranspose2d,
+    SREConvTranspose3d,
+    export_to_conv,
 )
 from .d4 import (
     D4_BASES,
@@ -61,6 +62,7 @@ from .ring_basis import (
 )
 
 __all__ = [
+    "CenteredConvTranspose",
     "CenteredSREConvTranspose1d",
     "CenteredSREConvTranspose2d",
     "CenteredSREConvTranspose3d",
