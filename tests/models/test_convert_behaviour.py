@@ -373,3 +373,11 @@ def test_export_to_plain_torch_keeps_the_outputs():
     assert not any(isinstance(m, convert._SREConvNd) for m in model.modules())
     assert torch.allclose(model(x), expected, atol=1e-12)
     assert _exact(model, (1, 10, 10)) < 1e-12
+
+
+def test_pads_that_differ_between_axes_restrict_the_group():
+    net = nn.Sequential(nn.ZeroPad2d((1, 1, 2, 2)), nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3))
+    model, report = _convert(net, input_shape=(1, 9, 9))
+    assert report.pads == [] and report.group == "d2" and report.restricted[0][0] == "0"
+    assert report.check.group == "d2" and report.ok
+    assert _exact(model, (1, 9, 9), "d2") < 1e-12

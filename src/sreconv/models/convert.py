@@ -56,6 +56,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..equivariance import check_equivariance, model_spatial_dims
 from ..groups import GROUPS, group_elements, groups_for
 from ..nn import (
     CenteredSREConvTranspose1d,
@@ -121,7 +122,7 @@ class ConversionReport:
         pools: poolings replaced by centre-aligned ones.
         pads: pad modules made symmetric.
         unconverted: ``(name, reason)`` for every layer that may still break the symmetry.
-        restricted: ``(name, reason)`` for layers that are exact only under the smaller ``group``.
+        restricted: ``(name, reason)`` for the layers whose geometry narrowed the group to ``group``.
         kept: ``(name, reason)`` for layers deliberately left as they are although they look spatial.
         group: the group the converted model commutes with when nothing is unconverted (``'d4'``, ``'cube'``,
             ``'plane'``, ...); ``None`` when no named group fits the kept geometry.
@@ -330,17 +331,6 @@ def _pair_symmetric(padding: Sequence[int]) -> bool:
     return all(padding[i] == padding[i + 1] for i in range(0, len(padding), 2))
 
 
-def _spatial_dims(model: nn.Module) -> int | None:
-    for module in model.modules():
-        if isinstance(module, (nn.modules.conv._ConvNd, _SREConvNd, _EvenSREConvNd)):
-            return len(module.kernel_size)
-        for ndim, classes in ((1, (nn.MaxPool1d, nn.AvgPool1d)), (2, (nn.MaxPool2d, nn.AvgPool2d)),
-                              (3, (nn.MaxPool3d, nn.AvgPool3d))):
-            if isinstance(module, classes):
-                return ndim
-    return None
-
-
 def _check_args(model: Any, sre_conv_size: Any, sre_k: Any, ring_basis: Any, force_circular: Any,
                 sre_groups: Any, init: Any, input_shape: Any, group: Any, anisotropic: Any) -> None:
     if not isinstance(model, nn.Module):
@@ -429,14 +419,17 @@ class _Converter:
     # -- pads
     def pad(self, module: Any, name: str) -> nn.Module:
         padding = tuple(module.padding)
-        if _pair_symmetric(padding):
-            return module
-        even: list[int] = []
-        for i in range(0, len(padding), 2):
-            side = -(-(padding[i] + padding[i + 1]) // 2)
-            even += [side, side]
-        module.padding = tuple(even)
-        self.report.pads.append(name)
+        if not _pair_symmetric(padding):
+            even: list[int] = []
+            for i in range(0, len(padding), 2):
+                side = -(-(padding[i] + padding[i + 1]) // 2)
+                even += [side, side]
+            module.padding = padding = tuple(even)
+            self.report.pads.append(name)
+        per_axis = [0] * self.ndim  # F.pad order: last axis first
+        for axis in range(min(len(padding) // 2, self.ndim)):
+            per_axis[self.ndim - 1 - axis] = padding[2 * axis]
+        self.restrict(name, "padding", per_axis)
         return module
 
     # -- our own layers
@@ -764,7 +757,7 @@ def convert_to_sre(
     """
     _check_args(model, sre_conv_size, sre_k, ring_basis, force_circular, sre_groups, init, input_shape, group,
                 anisotropic)
-    ndim = _spatial_dims(model)
+    ndim = model_spatial_dims(model)
     if ndim is not None and group is not None and GROUPS[group] != ndim:
         raise ValueError(f"group={group!r} acts on {GROUPS[group]} spatial dims but the model's first "
                          f"convolution/pooling is {ndim}D; use one of {', '.join(map(repr, groups_for(ndim)))}")
@@ -802,8 +795,6 @@ def convert_to_sre(
                                               f"layer ({', '.join(n for n, _ in report.restricted)})"))
 
     if input_shape is not None:
-        from ..equivariance import check_equivariance
-
         report.attach_check(check_equivariance(model, input_shape, group or report.group or groups_for(ndim)[0]))
     return _finish(model, report, return_report, warn)
 
