@@ -36,7 +36,7 @@ def test_torchvision_resnet18_report(converted_resnet18):
     assert not any(type(m) is nn.Conv2d and m.kernel_size != (1, 1) for m in model.modules())
 
 
-@pytest.mark.parametrize("size", [32, 224])
+@pytest.mark.parametrize("size", [32, pytest.param(224, marks=pytest.mark.slow)])
 def test_torchvision_resnet18_exactly_invariant(converted_resnet18, size):
     model, _ = converted_resnet18
     x = torch.randn(1, 3, size, size, dtype=torch.float64)
