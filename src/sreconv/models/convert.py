@@ -693,16 +693,15 @@ def _probe(new: Any, old: Any, elements: list[Any]) -> str | None:
 
 
 def _position_tables(model: nn.Module) -> list[tuple[str, str]]:
-    found = []
+    """``(module, reason)`` for every module holding a position table (the first one it holds)."""
+    found: dict[str, tuple[str, str]] = {}
     for full, _ in itertools.chain(model.named_parameters(), model.named_buffers()):
         owner, _, leaf = full.rpartition(".")
-        if any(leaf == key or leaf.startswith(key + "_") for key in _POSITION_NAMES) \
-                and not leaf.endswith("index"):
-            found.append((owner or "<model>", f"position-dependent table '{leaf}' (position embedding or relative "
-                                             "position bias) ties features to absolute token positions: not "
-                                             "convertible"))
-    seen = set()
-    return [item for item in found if not (item[0] in seen or seen.add(item[0]))]  # type: ignore[func-returns-value]
+        if any(leaf == key or leaf.startswith(key + "_") for key in _POSITION_NAMES) and not leaf.endswith("index"):
+            found.setdefault(owner, (owner or "<model>", f"position-dependent table '{leaf}' (position embedding or "
+                                                         "relative position bias) ties features to absolute token "
+                                                         "positions: not convertible"))
+    return list(found.values())
 
 
 def convert_to_sre(
@@ -841,5 +840,4 @@ def convert_to_SRE_conv(model: nn.Module, kernel_shape: str = "o", train_index_m
     """
     result = convert_to_sre(model, sre_conv_size=sre_conv_size, sre_k=sre_k, sre_groups=sre_groups,
                             force_circular=True if force_circular is None else force_circular)
-    assert isinstance(result, nn.Module)
-    return result
+    return cast(nn.Module, result)
