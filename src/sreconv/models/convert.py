@@ -106,10 +106,10 @@ _PADS = (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
          nn.modules.padding._ReplicationPadNd, nn.modules.padding._CircularPadNd)
 _CONV_FN: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
-# Parameter/buffer names of learned or fixed position tables (ViT, Swin, MaxViT, ...): they tie features to
-# absolute token positions, which no symmetric kernel can undo.
-_POSITION_NAMES = ("pos_embed", "pos_embedding", "position_embedding", "position_embeddings", "absolute_pos_embed",
-                   "relative_position_bias_table", "relative_position_bias", "rel_pos")
+# Words that mark parameter/buffer names of learned or fixed position tables (ViT's pos_embed, Swin's
+# relative_position_bias_table, MViT's rel_pos_h and spatial_pos, ...): they tie features to absolute token
+# positions, which no symmetric kernel can undo. Index buffers only say where to look in such a table.
+_POSITION_WORDS = ("pos", "position", "positional")
 
 
 @dataclass
@@ -697,7 +697,8 @@ def _position_tables(model: nn.Module) -> list[tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for full, _ in itertools.chain(model.named_parameters(), model.named_buffers()):
         owner, _, leaf = full.rpartition(".")
-        if any(leaf == key or leaf.startswith(key + "_") for key in _POSITION_NAMES) and not leaf.endswith("index"):
+        words = leaf.lower().split("_")
+        if any(word in _POSITION_WORDS for word in words) and "index" not in words:
             found.setdefault(owner, (owner or "<model>", f"position-dependent table '{leaf}' (position embedding or "
                                                          "relative position bias) ties features to absolute token "
                                                          "positions: not convertible"))
