@@ -1,4 +1,4 @@
-"""Design probes of the D4 group-equivariant SRE networks: one seed, the default ``sreconv compare`` budget.
+"""Design probes of the D4 group-equivariant SRE networks on the default ``sreconv compare`` budget.
 
 Every probe is a compare :class:`~sreconv_bench.compare.entries.Entry` (a registry model + keyword arguments +
 training augmentation) trained and scored exactly like a ``sreconv compare`` run; the record (params, s/epoch,
@@ -50,8 +50,52 @@ PROBES: dict[str, Entry] = {e.label: e for e in [
 #: Probe-only keyword arguments, applied to the built model (not model options): ``probe_basis_scale`` multiplies
 #: every D4 convolution's basis by ``c`` and divides its weights by ``c`` (the same function, another
 #: parametrisation: Adam's steps in weight space become ``c`` times larger in kernel space);
-#: ``probe_init_scale`` multiplies the initial D4 weights by ``s``.
-PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale")
+#: ``probe_init_scale`` multiplies the initial D4 weights by ``s``; ``probe_zero_init`` zeroes the last batch-norm
+#: scale of every residual branch; ``probe_input_disc`` (a fill value) keeps only the input's inscribed disc.
+#: ``probe_input_blur`` (sigma in pixels) blurs the input with a fixed gaussian (replicate padding).
+PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale", "probe_zero_init", "probe_input_disc", "probe_input_blur")
+
+
+class _BlurInput(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, sigma: float) -> None:
+        super().__init__()
+        r = torch.arange(-2, 3, dtype=torch.float32)
+        g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+        self.register_buffer("kernel", (g / g.sum())[None, None])
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+        return self.model(torch.nn.functional.conv2d(padded, self.kernel.expand(c, 1, 5, 5), groups=c))
+
+
+class _DiscInput(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, fill: float) -> None:
+        super().__init__()
+        self.model, self.fill = model, fill
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-1]
+        centre = (n - 1) / 2
+        r = torch.arange(n, device=x.device) - centre
+        disc = (r[:, None] ** 2 + r[None, :] ** 2) <= (n / 2) ** 2
+        return self.model(torch.where(disc, x, torch.full_like(x, self.fill)))
+
+
+def _apply_options(model: torch.nn.Module, options: dict) -> torch.nn.Module:
+    model = _reparametrise(model, options.get("probe_basis_scale", 1.0), options.get("probe_init_scale", 1.0))
+    if options.get("probe_zero_init"):
+        from sreconv.models.d4 import D4BasicBlock
+
+        for m in model.modules():
+            if isinstance(m, D4BasicBlock):
+                torch.nn.init.zeros_(m.bn2.weight)
+    if "probe_input_blur" in options:
+        model = _BlurInput(model, float(options["probe_input_blur"]))
+    if "probe_input_disc" in options:
+        model = _DiscInput(model, float(options["probe_input_disc"]))
+    return model
 
 
 def _reparametrise(model: torch.nn.Module, basis_scale: float, init_scale: float) -> torch.nn.Module:
@@ -66,7 +110,7 @@ def _reparametrise(model: torch.nn.Module, basis_scale: float, init_scale: float
     return model
 
 
-def run_probe(entry: Entry, config: CompareConfig) -> dict:
+def run_probe(entry: Entry, config: CompareConfig, seed: int = 0) -> dict:
     """Trains and scores one probe; returns the record appended to the log."""
     t0 = time.time()
     options = {k: entry.kwargs[k] for k in PROBE_OPTIONS if k in entry.kwargs}
@@ -78,24 +122,39 @@ def run_probe(entry: Entry, config: CompareConfig) -> dict:
 
         def patched(e: Entry, *args, **kwargs) -> torch.nn.Module:
             model = build(Entry(e.label, e.model, model_kwargs, e.rotation_aug, factory=e.factory), *args, **kwargs)
-            return _reparametrise(model, options.get("probe_basis_scale", 1.0), options.get("probe_init_scale", 1.0))
+            return _apply_options(model, options)
 
         import sreconv_bench.compare.run as run_module
 
         run_module.build_entry_model = patched
         try:
-            run = run_one(entry, 0, config)
+            run = run_one(entry, seed, config)
         finally:
             run_module.build_entry_model = build
     else:
-        run = run_one(entry, 0, config)
+        run = run_one(entry, seed, config)
     keys = ("label", "model", "params", "train_s_per_epoch", "upright_acc", "mean_rot_acc", "worst_rot_acc",
             "acc_45", "mean_rot_acc_bicubic", "acc_45_bicubic", "d4_logit_deviation", "train_loss_last",
             "per_class_upright", "per_class_mean_rot")
     record = {k: run[k] for k in keys if k in run}
-    record.update(kwargs=entry.kwargs, rotation_aug=entry.rotation_aug, wall_s=round(time.time() - t0, 1),
+    record.update(seed=seed, kwargs=entry.kwargs, rotation_aug=entry.rotation_aug, wall_s=round(time.time() - t0, 1),
                   date=time.strftime("%Y-%m-%d %H:%M"))
     return record
+
+
+def format_log(path: str) -> str:
+    """The probe log as a markdown table, one row per probe and seed, in the order they ran."""
+    lines = ["| probe | seed | aug | params | s/epoch* | upright | mean 36 | worst | 45° | mean 36 bicubic "
+             "| settings |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            settings = ", ".join(f"{k}={v}" for k, v in r["kwargs"].items()) or "peer default"
+            lines.append(f"| {r['label']} | {r.get('seed', 0)} | {r['rotation_aug'] or '-'} | {r['params']} | "
+                         f"{r['train_s_per_epoch']:.0f} | {r['upright_acc']:.3f} | {r['mean_rot_acc']:.3f} | "
+                         f"{r['worst_rot_acc']:.3f} | {r['acc_45']:.3f} | {r['mean_rot_acc_bicubic']:.3f} "
+                         f"| {settings} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,9 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--custom", nargs=4, metavar=("LABEL", "MODEL", "KWARGS_JSON", "ROTATION"),
                         help="an ad-hoc probe; ROTATION is 'any' or 'none'")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--table", action="store_true", help="print the log as a markdown table")
     parser.add_argument("--log", default=LOG)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
+    if args.table:
+        print(format_log(args.log))
+        return 0
     if args.list:
         for label, entry in PROBES.items():
             print(f"{label:24s} {entry.model} {json.dumps(entry.kwargs)} rotation={entry.rotation_aug}")
@@ -118,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="e2cnn")
     config = CompareConfig(seeds=[0], quiet=True).validate()
-    for entry in entries:
-        record = run_probe(entry, config)
-        print(json.dumps({k: v for k, v in record.items() if not k.startswith("per_class")}), flush=True)
-        with open(args.log, "a") as f:
-            f.write(json.dumps(record) + "\n")
+    for seed in args.seeds:
+        for entry in entries:
+            record = run_probe(entry, config, seed)
+            print(json.dumps({k: v for k, v in record.items() if not k.startswith("per_class")}), flush=True)
+            with open(args.log, "a") as f:
+                f.write(json.dumps(record) + "\n")
     return 0
 
 

@@ -41,6 +41,7 @@ class D4BasicBlock(nn.Module):
         kernel_size: odd kernel of both group convolutions.
         basis: spatial basis of the group convolutions (:func:`sreconv.nn.d4_spatial_basis`).
         sre_k: rings of the radial bases (default ``k//2 + 1``).
+        gaussian_sigma: ring width of gaussian/harmonic bases in cells (default: half the ring spacing).
 
     Shapes: ``(N, in_fields * 8, H, W) -> (N, fields * 8, ceil(H / stride), ceil(W / stride))``.
 
@@ -51,12 +52,13 @@ class D4BasicBlock(nn.Module):
     """
 
     def __init__(self, in_fields: int, fields: int, stride: int = 1, kernel_size: int = 3, basis: str = "full",
-                 sre_k: int | None = None) -> None:
+                 sre_k: int | None = None, gaussian_sigma: float | None = None) -> None:
         super().__init__()
         self.pool: nn.Module = SymmetricAvgPool2d(stride, stride) if stride != 1 else nn.Identity()
-        self.conv1 = D4GroupConv2d(in_fields, fields, kernel_size, basis, num_rings=sre_k)
+        self.conv1 = D4GroupConv2d(in_fields, fields, kernel_size, basis, num_rings=sre_k,
+                                   gaussian_sigma=gaussian_sigma)
         self.bn1 = D4BatchNorm2d(fields)
-        self.conv2 = D4GroupConv2d(fields, fields, kernel_size, basis, num_rings=sre_k)
+        self.conv2 = D4GroupConv2d(fields, fields, kernel_size, basis, num_rings=sre_k, gaussian_sigma=gaussian_sigma)
         self.bn2 = D4BatchNorm2d(fields)
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
@@ -82,8 +84,12 @@ class D4ResNet(ClassifierMixin, nn.Module):
         sre_conv_size: kernel size of the group convolutions, an int or one per stage.
         sre_k: rings of the radial bases, an int or one per stage (default ``k//2 + 1``).
         basis: spatial basis of the group convolutions, one name or one per stage (:data:`sreconv.nn.D4_BASES`).
+        gaussian_sigma: ring width of the group convolutions' gaussian/harmonic bases (default: half the ring
+            spacing).
         stem_kernel_size: odd kernel of the lifting convolution.
         stem_basis: spatial basis of the lifting convolution (default ``'full'``: orientation-sensitive).
+        stem_max_frequency: highest angular frequency of a ``'harmonic'`` stem basis.
+        stem_gaussian_sigma: ring width of a ``'harmonic'`` stem basis (default: half the ring spacing).
         group_pool: ``'max'`` or ``'mean'`` over the 8 orientations before the global average pool.
         fields: regular fields of the first stage, doubled per stage, or one count per stage (overrides
             ``inplanes``).
@@ -111,8 +117,11 @@ class D4ResNet(ClassifierMixin, nn.Module):
         sre_conv_size: int | Sequence[int] = 3,
         sre_k: None | int | Sequence[int | None] = None,
         basis: str | Sequence[str] = "full",
+        gaussian_sigma: float | None = None,
         stem_kernel_size: int = 3,
         stem_basis: str = "full",
+        stem_max_frequency: int = 2,
+        stem_gaussian_sigma: float | None = None,
         group_pool: str = "max",
         fields: int | Sequence[int] | None = None,
         skip_first_maxpool: bool = True,
@@ -134,7 +143,8 @@ class D4ResNet(ClassifierMixin, nn.Module):
         width = widths[0]
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.conv1 = D4LiftConv2d(in_channels, width, stem_kernel_size, stem_basis)
+        self.conv1 = D4LiftConv2d(in_channels, width, stem_kernel_size, stem_basis, max_frequency=stem_max_frequency,
+                                  gaussian_sigma=stem_gaussian_sigma)
         self.bn1 = D4BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         current = width
@@ -144,7 +154,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
             blocks = []
             for j in range(n):
                 blocks.append(D4BasicBlock(current, planes, 2 if (i > 0 and j == 0) else 1, kernels[i], bases[i],
-                                           rings[i]))
+                                           rings[i], gaussian_sigma))
                 current = planes
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
