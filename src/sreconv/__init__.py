@@ -13,7 +13,13 @@ from .nn import (
     SREConvTranspose1d,
     SREConvTranspose2d,
     SREConvTranspose3d,
+    clear_tuning_cache,
     export_to_conv,
+    get_tuning,
+    set_tuning,
+    set_workspace_limit,
+    tuning_choices,
+    tuning_mode,
 )
 
 __version__ = "0.2.0.dev0"  # the only place the version is written (pyproject reads it)
@@ -26,8 +32,14 @@ __all__ = [
     "SREConvTranspose2d",
     "SREConvTranspose3d",
     "check_equivariance",
+    "clear_tuning_cache",
     "convert_to_sre",
     "create_model",
     "export_to_conv",
+    "get_tuning",
     "list_models",
+    "set_tuning",
+    "set_workspace_limit",
+    "tuning_choices",
+    "tuning_mode",
 ]

@@ -295,6 +295,29 @@ class TestModule:
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), layer(x))
 
+    @pytest.mark.parametrize("cls", list(CONV.values()) + list(TRANSPOSE.values()), ids=lambda c: c.__name__)
+    def test_meta_device_then_to_empty(self, cls):
+        ndim = 3 if "3d" in cls.__name__ else 2 if "2d" in cls.__name__ else 1
+        meta = cls(4, 6, 3, padding=1, groups=2, ring_basis="gaussian", device="meta")
+        assert meta.weight.is_meta and meta.basis.is_meta and meta.bias.is_meta
+        real = cls(4, 6, 3, padding=1, groups=2, ring_basis="gaussian")
+        meta.to_empty(device="cpu")
+        meta.reset_parameters()
+        torch.testing.assert_close(meta.basis, real.basis)
+        meta.load_state_dict(real.state_dict())
+        x = torch.randn((2, 4) + (6,) * ndim)
+        torch.testing.assert_close(meta(x), real(x))
+        # materialising from a checkpoint alone also restores the (non-persistent) basis
+        loaded = cls(4, 6, 3, padding=1, groups=2, ring_basis="gaussian", device="meta").to_empty(device="cpu")
+        loaded.load_state_dict(real.state_dict())
+        torch.testing.assert_close(loaded(x), real(x))
+
+    def test_base_class_is_keyword_only(self):
+        from sreconv.nn.conv import _SREConvNd
+
+        with pytest.raises(TypeError, match="positional"):
+            _SREConvNd(3, 4, 5)
+
     def test_initial_output_scale_like_torch(self):
         torch.manual_seed(0)
         x = torch.randn(8, 32, 16, 16)

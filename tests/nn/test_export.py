@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -78,3 +80,22 @@ class TestScriptAndOnnx:
         onnx.checker.check_model(model)
         got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
         assert abs(got - expected).max() < 1e-5
+
+
+class TestBareLayers:
+    @pytest.mark.parametrize("module", [SREConv2d(2, 3, 5), nn.Sequential(nn.ReLU(), SREConvTranspose2d(2, 2, 3))],
+                             ids=["layer", "inside-a-model"])
+    def test_script_says_to_export_first(self, module):
+        with pytest.raises(RuntimeError, match=r"cannot be compiled by torch.jit.script; call "
+                                               r"sreconv.export_to_conv\(model\) first") as info:
+            torch.jit.script(module)
+        assert "\n" not in str(info.value)
+
+    @pytest.mark.parametrize("impl", ["dense", "ring", "depthwise"])
+    def test_trace(self, impl):
+        layer = SREConv2d(3, 4, 5, padding=2, impl=impl).eval()
+        x = torch.randn(2, 3, 10, 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes about Python values
+            traced = torch.jit.trace(layer, x)
+        torch.testing.assert_close(traced(x), layer(x), atol=1e-6, rtol=1e-6)

@@ -60,6 +60,17 @@ from .ring_basis import (
     make_ring_basis,
     num_distinct_radii,
 )
+from .tuning import (
+    clear_tuning_cache,
+    get_tuning,
+    load_tuning_cache,
+    save_tuning_cache,
+    set_tuning,
+    set_workspace_limit,
+    tuning_choices,
+    tuning_mode,
+    workspace_limit,
+)
 
 __all__ = [
     "CenteredConvTranspose",
@@ -90,6 +101,7 @@ __all__ = [
     "SymmetricPool",
     "centered_conv_transpose",
     "centered_pool_geometry",
+    "clear_tuning_cache",
     "d4_cayley_table",
     "d4_elements",
     "d4_inverse",
@@ -99,12 +111,20 @@ __all__ = [
     "export_to_conv",
     "fit_centered",
     "gaussian_ring_basis",
+    "get_tuning",
     "hard_ring_basis",
+    "load_tuning_cache",
     "make_ring_basis",
     "num_distinct_radii",
+    "save_tuning_cache",
+    "set_tuning",
+    "set_workspace_limit",
     "regular_action",
     "pool_output_count",
     "sre_conv",
     "sre_conv_transpose",
+    "tuning_choices",
+    "tuning_mode",
+    "workspace_limit",
     "symmetric_ring_basis",
 ]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from typing import TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import tuning
 from ._validation import (
     PADDING_MODES,
     check_choice,
@@ -26,7 +27,16 @@ from ._validation import (
 )
 from .functional import expand_kernel
 from .ring_basis import RING_BASES, make_ring_basis
-from .ring_conv import IMPLS, RingPlan, build_ring_plan, modelled_costs, output_size, prefer_ring, ring_conv
+from .ring_conv import (
+    IMPLS,
+    RingPlan,
+    build_ring_plan,
+    depthwise_conv,
+    model_choice,
+    modelled_costs,
+    output_size,
+    ring_conv,
+)
 
 _IntOrTuple: TypeAlias = int | tuple[int, ...]
 
@@ -47,9 +57,14 @@ class _SREConvNd(nn.Module):
 
     _spatial_dims: int
     _transposed: bool
+    basis: torch.Tensor
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    padding: str | tuple[int, ...]
 
     def __init__(
         self,
+        *,
         in_channels: int,
         out_channels: int,
         kernel_size: _IntOrTuple,
@@ -60,13 +75,13 @@ class _SREConvNd(nn.Module):
         bias: bool,
         padding_mode: str,
         output_padding: _IntOrTuple,
-        device: torch.device | None,
+        device: torch.device | str | None,
         dtype: torch.dtype | None,
         sre_k: int | None,
         ring_basis: str,
         force_circular: bool,
         gaussian_sigma: float | None,
-        impl: str = "auto",
+        impl: str,
     ) -> None:
         super().__init__()
         n = self._spatial_dims
@@ -103,33 +118,53 @@ class _SREConvNd(nn.Module):
             self.ring_basis, self.kernel_size, sre_k, force_circular, sigma=gaussian_sigma, dtype=torch.float64
         )
         self.sre_k = basis.shape[0]
-        factory = {"device": device, "dtype": dtype}
-        self.register_buffer("basis", basis.to(device=device, dtype=dtype or torch.get_default_dtype()),
-                             persistent=False)
+        # float64 CPU master copy: reset_parameters() restores the buffer from it after ``to_empty()``
+        self._basis_master = basis
+        self.register_buffer("basis", torch.empty(basis.shape, device=device,
+                                                  dtype=dtype or torch.get_default_dtype()), persistent=False)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, self.sre_k)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, self.sre_k)
-        self.weight = nn.Parameter(torch.empty(shape, **factory))
-        self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
+        self.weight = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+        self.bias = nn.Parameter(torch.empty(self.out_channels, device=device, dtype=dtype)) if bias else None
         self._kernel_cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         # Plain Python (ints): survives deepcopy/pickle and is a constant for torch.compile.
-        self._ring_plan: RingPlan | None = None if self._transposed else build_ring_plan(basis)
-        self._auto_choice: dict = {}
+        self._ring_plan: RingPlan | None = None
+        self._set_plan()
         self.reset_parameters()
+
+    def _set_plan(self) -> None:
+        self._ring_plan = None if self._transposed else build_ring_plan(self._basis_master)
+        plan = self._ring_plan
+        self._tuning_key = (type(self).__name__, self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                            self.padding, self.dilation, self.groups, self.padding_mode, self.bias is not None,
+                            None if plan is None else (plan.thresholds, len(plan.difference)))
 
     # ------------------------------------------------------------------ parameters
     def _fan_in(self) -> float:
         # torch's fan-in is weight.size(1) * prod(kernel_size) for convolutions and transposed ones alike;
         # here each support cell counts with the energy the basis gives it.
-        return self.weight.shape[1] * float(self.basis.double().pow(2).sum())
+        return self.weight.shape[1] * float(self._basis_master.pow(2).sum())
 
     def reset_parameters(self) -> None:
-        """Uniform init with torch's conv bound ``1/sqrt(fan_in)`` over the kernel's support."""
+        """Uniform init with torch's conv bound ``1/sqrt(fan_in)`` over the kernel's support.
+
+        Also restores the ``basis`` buffer, so that a layer built on the ``'meta'`` device works after
+        ``to_empty(device=...)`` and ``reset_parameters()``, as torch's layers do.
+        """
+        with torch.no_grad():
+            self.basis.copy_(self._basis_master)
         bound = 1.0 / math.sqrt(self._fan_in())
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        raise RuntimeError(
+            f"{type(self).__name__} cannot be compiled by torch.jit.script; call sreconv.export_to_conv(model) "
+            f"first, which replaces every SRE layer by the plain torch.nn convolution with the same outputs"
+        )
 
     # ------------------------------------------------------------------ kernel
     def _may_cache_kernel(self) -> bool:
@@ -181,6 +216,9 @@ class _SREConvNd(nn.Module):
     # ------------------------------------------------------------------ state dict
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
+        # The basis buffer is not persistent: restore it, so that to_empty() + load_state_dict() works.
+        with torch.no_grad():
+            self.basis.copy_(self._basis_master)
         masks = state_dict.pop(prefix + OFFICIAL_MASK_KEY, None)
         if masks is not None:
             self._adopt_official_masks(masks, error_msgs)
@@ -204,9 +242,8 @@ class _SREConvNd(nn.Module):
             )
             with torch.no_grad():
                 self.basis.copy_(basis)
-            if not self._transposed:
-                self._ring_plan = build_ring_plan(self.basis)
-                self._auto_choice = {}
+            self._basis_master = basis.detach().to("cpu", torch.float64).clone()
+            self._set_plan()
 
     def official_masks(self) -> torch.Tensor:
         """The basis in the official package's ``weight_index_mat`` layout ``(1, 1, R, prod(kernel_size))``."""
@@ -226,14 +263,15 @@ class _SREConvNd(nn.Module):
             True
         """
         n = self._spatial_dims
-        common = dict(
+        common: dict[str, Any] = dict(
             in_channels=self.in_channels, out_channels=self.out_channels, kernel_size=self.kernel_size,
             stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
             bias=self.bias is not None, padding_mode=self.padding_mode,
             device=self.weight.device, dtype=self.weight.dtype,
         )
+        conv: Any
         if self._transposed:
-            conv = _TORCH_CONV_TRANSPOSE[n](output_padding=self.output_padding, **common)
+            conv = cast(Any, _TORCH_CONV_TRANSPOSE[n])(output_padding=self.output_padding, **common)
         else:
             conv = _TORCH_CONV[n](**common)
         with torch.no_grad():
@@ -277,7 +315,7 @@ class _SREConv(_SREConvNd):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: torch.device | None = None,
+        device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         *,
         sre_k: int | None = None,
@@ -286,9 +324,10 @@ class _SREConv(_SREConvNd):
         gaussian_sigma: float | None = None,
         impl: str = "auto",
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, 0, device, dtype, sre_k, ring_basis, force_circular, gaussian_sigma,
-                         impl)
+        super().__init__(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
+                         padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode,
+                         output_padding=0, device=device, dtype=dtype, sre_k=sre_k, ring_basis=ring_basis,
+                         force_circular=force_circular, gaussian_sigma=gaussian_sigma, impl=impl)
         n = self._spatial_dims
         if self.padding == "same":
             pads = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
@@ -296,66 +335,121 @@ class _SREConv(_SREConvNd):
         elif self.padding == "valid":
             pairs = [(0, 0)] * n
         else:
-            pairs = [(p, p) for p in self.padding]
+            pairs = [(p, p) for p in cast(tuple[int, ...], self.padding)]
         # F.pad wants the last dimension first.
         self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pairs) for v in pair)
 
     def resolved_impl(self, input: torch.Tensor | None = None) -> str:
-        """The path ``forward`` takes: ``'dense'`` or ``'ring'``.
+        """The path ``forward`` takes for ``input``: ``'dense'``, ``'ring'`` or ``'depthwise'``.
 
-        ``impl='auto'`` compares a cost model of both paths (:func:`sreconv.nn.ring_conv.modelled_costs`,
-        calibrated on CPU) for this layer's kernel, rings, channels, groups and stride, and for the input's
-        device and dtype and whether a backward pass will follow (grad enabled). Reduced precision
+        ``impl='auto'`` asks the tuner (:mod:`sreconv.nn.tuning`): in ``'benchmark'`` mode the first call for
+        each input shape, memory format, dtype, device, train/eval (grad enabled and something requires grad)
+        and thread count times the candidate paths on that input and caches the fastest; the cost model
+        (:func:`sreconv.nn.ring_conv.modelled_costs`) skips certainly slower paths and decides alone for tiny
+        inputs, in ``'model'`` mode, and inside ``torch.compile``/``torch.jit.trace``. Reduced precision
         (half/bfloat16) always goes dense; so does a basis that is not radial.
 
         Args:
-            input: the tensor about to be convolved (``None``: this layer's parameters' device and dtype).
+            input: the tensor about to be convolved (``None``: the cost model for a batch of 16 at 32 pixels
+                per side, without timing).
+
+        Returns:
+            The path name.
         """
         if self.impl == "dense" or self._ring_plan is None:
             return "dense"
-        if self.impl == "ring":
-            return "ring"
+        if self.impl != "auto":
+            return self.impl
         ref = self.weight if input is None else input
-        training = torch.is_grad_enabled() and (self.weight.requires_grad or ref.requires_grad)
-        shape = None if input is None else tuple(input.shape)
-        key = (ref.device.type, ref.dtype, training, shape)
-        choice = self._auto_choice.get(key)
-        if choice is None:
-            if ref.dtype not in (torch.float32, torch.float64):
-                choice = "dense"
-            else:
-                positions = None
-                if shape is not None:
-                    n = self._spatial_dims
-                    batch = shape[0] if len(shape) == n + 2 else 1
-                    spatial = [s + sum(self._reversed_padding_repeated_twice[2 * (n - 1 - i):2 * (n - i)])
-                               for i, s in enumerate(shape[-n:])]
-                    positions = batch * math.prod(
-                        output_size(spatial, self.kernel_size, self.stride, self.dilation))
-                dense, ring = modelled_costs(self.in_channels, self.out_channels, self.groups, self._ring_plan,
-                                             math.prod(self.kernel_size), self.stride, training, ref.device.type,
-                                             positions)
-                choice = "ring" if prefer_ring(dense, ring) else "dense"
-            if len(self._auto_choice) > 64:  # many input shapes: keep the cache bounded
-                self._auto_choice.clear()
-            self._auto_choice[key] = choice
-        return choice
+        if ref.dtype not in (torch.float32, torch.float64):
+            return "dense"
+        training = torch.is_grad_enabled() and (
+            self.weight.requires_grad or (input is not None and input.requires_grad)
+            or (self.bias is not None and self.bias.requires_grad))
+        n = self._spatial_dims
+        if input is None:
+            shape = (16, self.in_channels) + (32,) * n
+        else:
+            # int(): under torch.jit.trace sizes are traced tensors
+            shape = tuple(int(v) for v in input.shape)
+            shape = shape if input.dim() == n + 2 else (1,) + shape
+        costs = self._modelled_costs(shape, training, ref.device.type, channels_last=_is_channels_last(ref))
+        choice = model_choice(costs)
+        if tuning.get_tuning() == "off":
+            return "dense"
+        if input is None or tuning.timing_disallowed():
+            return choice
+        key = (self._tuning_key, shape, _is_channels_last(input), input.dtype, str(input.device), training,
+               torch.get_num_threads())
+        return tuning.choose(key, costs, choice, lambda path: self._timing_run(path, input, training),
+                             input.device)
+
+    def _modelled_costs(self, shape: tuple[int, ...], training: bool, device_type: str, channels_last: bool
+                        ) -> dict[str, float]:
+        assert self._ring_plan is not None
+        n = self._spatial_dims
+        pads = self._reversed_padding_repeated_twice
+        padded = [s + pads[2 * (n - 1 - i)] + pads[2 * (n - 1 - i) + 1] for i, s in enumerate(shape[2:])]
+        out = output_size(padded, self.kernel_size, self.stride, self.dilation)
+        return modelled_costs(self.in_channels, self.out_channels, self.groups, self._ring_plan, self.stride,
+                              training, shape[0] * math.prod(out), shape[0] * math.prod(padded), device_type,
+                              transposes=not channels_last)
+
+    def _timing_run(self, path: str, input: torch.Tensor, training: bool) -> Callable[[], None]:
+        """One run of ``path`` on a detached copy of ``input`` (forward, and backward when training)."""
+        batched = input.dim() == self._spatial_dims + 2
+        x = (input if batched else input.unsqueeze(0)).detach()
+        if not training:
+            def run_eval() -> None:
+                with torch.no_grad():
+                    self._run(path, x, self.weight, self.bias)
+            return run_eval
+        x = x.requires_grad_(input.requires_grad)
+        weight = self.weight.detach().requires_grad_(self.weight.requires_grad)
+        bias = None if self.bias is None else self.bias.detach().requires_grad_(self.bias.requires_grad)
+        leaves = [t for t in (x, weight, bias) if t is not None and t.requires_grad]
+        grad: list[torch.Tensor] = []
+
+        def run_train() -> None:
+            with torch.enable_grad():
+                out = self._run(path, x, weight, bias)
+                if not grad:
+                    grad.append(torch.ones_like(out))
+                torch.autograd.grad(out, leaves, grad[0])
+        return run_train
+
+    def _run(self, path: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """``path`` on a batched input with the given parameters."""
+        if path == "ring":
+            return ring_conv(x, weight, self.basis, bias, self.stride, self._reversed_padding_repeated_twice,
+                             self.dilation, self.groups, self.padding_mode, plan=self._ring_plan)
+        if path == "depthwise":
+            return depthwise_conv(x, weight, self.basis, bias, self.stride, self._reversed_padding_repeated_twice,
+                                  self.dilation, self.groups, self.padding_mode)
+        conv = _CONV[self._spatial_dims]
+        kernel = self.kernel() if weight is self.weight else expand_kernel(weight, self.basis)
+        if self.padding_mode != "zeros":
+            padded = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return conv(padded, kernel, bias, self.stride, 0, self.dilation, self.groups)
+        return conv(x, kernel, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Args: input ``(N, C_in, *spatial)`` or ``(C_in, *spatial)``. Returns ``(N, C_out, *spatial_out)``."""
         self._check_input(input)
-        if self.resolved_impl(input) == "ring":
-            batched = input.dim() == self._spatial_dims + 2
-            out = ring_conv(input if batched else input.unsqueeze(0), self.weight, self.basis, self.bias,
-                            self.stride, self._reversed_padding_repeated_twice, self.dilation, self.groups,
-                            self.padding_mode, plan=self._ring_plan)
-            return out if batched else out.squeeze(0)
-        conv = _CONV[self._spatial_dims]
-        kernel = self.kernel()
-        if self.padding_mode != "zeros":
-            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return conv(padded, kernel, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv(input, kernel, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        path = self.resolved_impl(input)
+        if path == "dense":
+            return self._run(path, input, self.weight, self.bias)
+        batched = input.dim() == self._spatial_dims + 2
+        out = self._run(path, input if batched else input.unsqueeze(0), self.weight, self.bias)
+        return out if batched else out.squeeze(0)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    if x.dim() == 4:
+        return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    if x.dim() == 5:
+        return x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
+    return False
 
 
 class _SREConvTranspose(_SREConvNd):
@@ -373,7 +467,7 @@ class _SREConvTranspose(_SREConvNd):
         bias: bool = True,
         dilation: _IntOrTuple = 1,
         padding_mode: str = "zeros",
-        device: torch.device | None = None,
+        device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         *,
         sre_k: int | None = None,
@@ -382,9 +476,11 @@ class _SREConvTranspose(_SREConvNd):
         gaussian_sigma: float | None = None,
         impl: str = "auto",
     ) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, output_padding, device, dtype, sre_k, ring_basis, force_circular,
-                         gaussian_sigma, impl)
+        super().__init__(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
+                         padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode,
+                         output_padding=output_padding, device=device, dtype=dtype, sre_k=sre_k,
+                         ring_basis=ring_basis, force_circular=force_circular, gaussian_sigma=gaussian_sigma,
+                         impl=impl)
 
     def resolved_impl(self, input: torch.Tensor | None = None) -> str:
         """Always ``'dense'``: transposed layers accept ``impl='ring'`` but run the dense kernel.
@@ -399,23 +495,15 @@ class _SREConvTranspose(_SREConvNd):
         """Args: input ``(N, C_in, *spatial)``; ``output_size`` picks ``output_padding`` as in torch."""
         self._check_input(input)
         n = self._spatial_dims
-        output_padding = self.output_padding
+        padding = cast(tuple[int, ...], self.padding)  # transposed layers take no padding strings
+        output_padding: Sequence[int] = self.output_padding
         if output_size is not None:
-            output_padding = _TORCH_CONV_TRANSPOSE[n]._output_padding(
-                self, input, list(output_size), list(self.stride), list(self.padding), list(self.kernel_size),
+            output_padding = cast(Any, _TORCH_CONV_TRANSPOSE[n])._output_padding(
+                self, input, list(output_size), list(self.stride), list(padding), list(self.kernel_size),
                 n, list(self.dilation),
             )
-        return _CONV_TRANSPOSE[n](input, self.kernel(), self.bias, self.stride, self.padding, output_padding,
+        return _CONV_TRANSPOSE[n](input, self.kernel(), self.bias, self.stride, padding, output_padding,
                                   self.groups, self.dilation)
-
-
-_EXAMPLE = """
-    Example:
-        >>> layer = {name}(4, 8, {k}, padding={p})
-        >>> x = torch.randn(2, 4, {shape})
-        >>> layer(x).shape
-        torch.Size([2, 8, {out}])
-"""
 
 
 class SREConv1d(_SREConv):
@@ -428,10 +516,16 @@ class SREConv1d(_SREConv):
         ring_basis: ``'hard'`` (official rule) or ``'gaussian'`` (smooth rings).
         force_circular: drop cells beyond radius ``k//2 + 0.5`` (no effect in 1D).
         gaussian_sigma: width of the gaussian rings in cells (default half the ring spacing).
+        impl: ``'auto'`` (tuned, :mod:`sreconv.nn.tuning`), ``'dense'``, ``'ring'`` or ``'depthwise'``.
 
     Shapes: input ``(N, C_in, L)``, output ``(N, C_out, L_out)`` as for ``nn.Conv1d``; ``weight`` is
     ``(C_out, C_in/groups, R)``.
-    """ + _EXAMPLE.format(name="SREConv1d", k=5, p=2, shape="16", out="16")
+
+    Example:
+        >>> layer = SREConv1d(4, 8, 5, padding=2)
+        >>> layer(torch.randn(2, 4, 16)).shape
+        torch.Size([2, 8, 16])
+    """
 
     _spatial_dims = 1
 
@@ -450,10 +544,20 @@ class SREConv2d(_SREConv):
             error under arbitrary angles).
         force_circular: drop the corners beyond radius ``k//2 + 0.5`` so the support is a disc.
         gaussian_sigma: width of the gaussian rings in cells (default half the ring spacing).
+        impl: how to compute it, all equal to float rounding: ``'auto'`` (the fastest, timed on the first call
+            of each input shape, see :mod:`sreconv.nn.tuning`), ``'dense'`` (expand the kernel, ``F.conv2d``),
+            ``'ring'`` (disc sums + 1x1 mixing, best for large kernels) or ``'depthwise'`` (1x1 mixing into
+            ``R * C_out`` channels + depthwise ring masks, best for small kernels and many channels).
 
-    Shapes: input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` exactly as ``nn.Conv2d``;
-    ``weight`` is ``(C_out, C_in/groups, R)``, the non-persistent buffer ``basis`` is ``(R, k, k)``.
-    """ + _EXAMPLE.format(name="SREConv2d", k=5, p="'same'", shape="16, 16", out="16, 16")
+    Shapes: input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` exactly as ``nn.Conv2d`` (in the
+    input's memory format); ``weight`` is ``(C_out, C_in/groups, R)``, the non-persistent buffer ``basis`` is
+    ``(R, k, k)``.
+
+    Example:
+        >>> layer = SREConv2d(4, 8, 5, padding="same")
+        >>> layer(torch.randn(2, 4, 16, 16)).shape
+        torch.Size([2, 8, 16, 16])
+    """
 
     _spatial_dims = 2
 
@@ -461,39 +565,66 @@ class SREConv2d(_SREConv):
 class SREConv3d(_SREConv):
     """3D symmetric rotation-equivariant convolution: commutes with all 48 symmetries of the cube.
 
-    Takes exactly ``torch.nn.Conv3d``'s arguments plus ``sre_k``, ``ring_basis``, ``force_circular`` and
-    ``gaussian_sigma`` (see :class:`SREConv2d`). Anisotropic kernels such as ``(3, 7, 7)`` use true 3D
-    distances; they commute with the symmetries that keep the kernel's shape.
+    Takes exactly ``torch.nn.Conv3d``'s arguments plus ``sre_k``, ``ring_basis``, ``force_circular``,
+    ``gaussian_sigma`` and ``impl`` (see :class:`SREConv2d`). Anisotropic kernels such as ``(3, 7, 7)`` use
+    true 3D distances; they commute with the symmetries that keep the kernel's shape.
 
     Shapes: input ``(N, C_in, D, H, W)``; ``weight`` is ``(C_out, C_in/groups, R)``.
-    """ + _EXAMPLE.format(name="SREConv3d", k=3, p=1, shape="6, 6, 6", out="6, 6, 6")
+
+    Example:
+        >>> layer = SREConv3d(4, 8, 3, padding=1)
+        >>> layer(torch.randn(2, 4, 6, 6, 6)).shape
+        torch.Size([2, 8, 6, 6, 6])
+    """
 
     _spatial_dims = 3
 
 
-_TRANSPOSE_DOC = """Transposed {n}D SRE convolution (the adjoint of :class:`SREConv{n}d`; equivariant alike).
-
-    Takes exactly ``torch.nn.ConvTranspose{n}d``'s arguments plus ``sre_k``, ``ring_basis``,
-    ``force_circular`` and ``gaussian_sigma``. ``weight`` follows torch's transposed layout
-    ``(C_in, C_out/groups, R)``. ``forward(input, output_size=None)`` as in torch.
-"""
-
-
 class SREConvTranspose1d(_SREConvTranspose):
-    __doc__ = _TRANSPOSE_DOC.format(n=1) + _EXAMPLE.format(name="SREConvTranspose1d", k=3, p=1, shape="7",
-                                                           out="7")
+    """Transposed 1D SRE convolution (the adjoint of :class:`SREConv1d`; equivariant alike).
+
+    Takes exactly ``torch.nn.ConvTranspose1d``'s arguments plus ``sre_k``, ``ring_basis``, ``force_circular``
+    and ``gaussian_sigma``. ``weight`` follows torch's transposed layout ``(C_in, C_out/groups, R)``.
+    ``forward(input, output_size=None)`` as in torch.
+
+    Example:
+        >>> layer = SREConvTranspose1d(4, 8, 3, padding=1)
+        >>> layer(torch.randn(2, 4, 7)).shape
+        torch.Size([2, 8, 7])
+    """
+
     _spatial_dims = 1
 
 
 class SREConvTranspose2d(_SREConvTranspose):
-    __doc__ = _TRANSPOSE_DOC.format(n=2) + _EXAMPLE.format(name="SREConvTranspose2d", k=3, p=1, shape="7, 7",
-                                                           out="7, 7")
+    """Transposed 2D SRE convolution (the adjoint of :class:`SREConv2d`; equivariant alike).
+
+    Takes exactly ``torch.nn.ConvTranspose2d``'s arguments plus ``sre_k``, ``ring_basis``, ``force_circular``
+    and ``gaussian_sigma``. ``weight`` follows torch's transposed layout ``(C_in, C_out/groups, R)``.
+    ``forward(input, output_size=None)`` as in torch.
+
+    Example:
+        >>> layer = SREConvTranspose2d(4, 8, 3, padding=1)
+        >>> layer(torch.randn(2, 4, 7, 7)).shape
+        torch.Size([2, 8, 7, 7])
+    """
+
     _spatial_dims = 2
 
 
 class SREConvTranspose3d(_SREConvTranspose):
-    __doc__ = _TRANSPOSE_DOC.format(n=3) + _EXAMPLE.format(name="SREConvTranspose3d", k=3, p=1,
-                                                           shape="5, 5, 5", out="5, 5, 5")
+    """Transposed 3D SRE convolution (the adjoint of :class:`SREConv3d`; equivariant alike).
+
+    Takes exactly ``torch.nn.ConvTranspose3d``'s arguments plus ``sre_k``, ``ring_basis``, ``force_circular``
+    and ``gaussian_sigma``. ``weight`` follows torch's transposed layout ``(C_in, C_out/groups, R)``.
+    ``forward(input, output_size=None)`` as in torch.
+
+    Example:
+        >>> layer = SREConvTranspose3d(4, 8, 3, padding=1)
+        >>> layer(torch.randn(2, 4, 5, 5, 5)).shape
+        torch.Size([2, 8, 5, 5, 5])
+    """
+
     _spatial_dims = 3
 
 

@@ -40,7 +40,7 @@ def squared_distances(kernel_size: Sequence[int]) -> np.ndarray:
     """
     axes = [np.arange(k, dtype=np.int64) - k // 2 for k in kernel_size]
     grids = np.meshgrid(*axes, indexing="ij")
-    return sum(g * g for g in grids)
+    return np.sum([g * g for g in grids], axis=0)
 
 
 def support_radius(kernel_size: Sequence[int]) -> float:
