@@ -1,13 +1,19 @@
-"""Side-by-side speed and memory of SRE layers (auto / dense / ring) against plain and equivariant peers.
+"""Side-by-side speed and memory of SRE layers (auto / dense / ring / depthwise) against plain and equivariant peers.
 
-Everything is measured in one process, interleaved (each repetition runs every candidate once, so slow
-drifts of a shared machine hit all candidates alike), median of ``--reps`` runs after ``--warmup`` runs.
+Everything is measured in one process, interleaved (each repetition runs every candidate once, in a rotating
+order, so slow drifts of a shared machine hit all candidates alike), median of ``--reps`` runs after
+``--warmup`` runs. ``auto`` is tuned by its first (warm-up) call, exactly as in use; every row reports its
+choice and its *regret*: auto's time over the fastest of the explicit paths (1.00 = it picked the best).
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_layers.py                       # full default grid, ~10 min on 2 CPU cores
-    python benchmarks/bench_layers.py --quick               # a handful of points, ~1-2 min
-    python benchmarks/bench_layers.py --k 9 13 --channels 64 --dims 2 --no-models --json out.json
+    python benchmarks/bench_layers.py --markdown benchmarks/results_cpu.md --json benchmarks/results_cpu.json
+    python benchmarks/bench_layers.py --quick                    # a handful of points, ~2 min on 2 cores
+    python benchmarks/bench_layers.py --k 9 13 --channels 64 --dims 2 --threads 2 --no-models
+
+``--threads 1 2`` (the default) runs the whole grid once per thread count. The markdown output holds the
+machine facts (CPU model and flags, oneDNN/MKL versions, load average), the exact command and the date, then
+one table per thread count with every ratio against ``nn.ConvNd`` and the targets of the self-tuning engine.
 
 Peers, each skipped when not available:
 
@@ -15,8 +21,9 @@ Peers, each skipped when not available:
 * the official ``SRE_Conv`` package, imported from ``--official-path`` (added to ``sys.path`` only inside this
   process; it must not be on the default path because sreconv ships its own ``SRE_Conv`` compat module);
 * e2cnn ``R2Conv`` on ``Rot2dOnR2(4)`` with trivial fields (2D only);
-* whole models through ``sreconv.create_model`` (SRE-ResNet18 [9,9,5,5] and plain ResNet-18) and the
-  official ``sre_resnet18``.
+* whole models through ``sreconv.create_model``: SRE-ResNet18 [9,9,5,5] per path and the plain ResNet-18 of the
+  same geometry (batch ``--model-batch``, 32x32, 3 channels), the quick start's compact SRE-ResNet18 (width 16,
+  [5,5,3,3], 28x28 gray, batch 64) and the official ``sre_resnet18``.
 
 Times are wall-clock milliseconds (CUDA events on a GPU). "train" is forward + backward of ``out.sum()``
 (models: a full SGD step on a cross-entropy loss); "eval" is a forward under ``torch.no_grad()`` in eval mode.
@@ -27,11 +34,15 @@ reset of the high-water mark (CPU, Linux), or ``torch.cuda.max_memory_allocated`
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
 import json
 import os
 import platform
+import re
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +50,8 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+PATHS = ("dense", "ring", "depthwise")
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -193,14 +206,14 @@ def _run_fn(module: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], objec
     return run
 
 
-def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device, impls: list[str]):
+def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device):
     from sreconv.nn import SREConv2d, SREConv3d
 
     sre = {2: SREConv2d, 3: SREConv3d}[dim]
     conv = {2: nn.Conv2d, 3: nn.Conv3d}[dim]
     cands = {"conv": conv(channels, channels, k, padding=k // 2)}
-    for impl in impls:
-        cands[f"sre_{impl}"] = sre(channels, channels, k, padding=k // 2, impl=impl)
+    for impl in ("auto",) + PATHS:
+        cands[impl] = sre(channels, channels, k, padding=k // 2, impl=impl)
     if official is not None:
         cls = {2: official.SRE_Conv2d, 3: getattr(official, "SRE_Conv3d", None)}[dim]
         if cls is not None:
@@ -210,81 +223,112 @@ def layer_candidates(dim: int, k: int, channels: int, official, e2cnn, device, i
     return {name: m.to(device) for name, m in cands.items()}
 
 
-def bench_layers(args, official, e2cnn, device) -> list[dict]:
+def bench_layers(args, official, e2cnn, device, threads: int) -> list[dict]:
+    from sreconv.nn import tuning
+
     rows = []
-    impls = ["auto", "dense", "ring"]
     for dim in args.dims:
         ks = args.k if dim == 2 else args.k3d
-        size, batch = (args.size2d, args.batch) if dim == 2 else (args.size3d, args.batch3d)
+        size = args.size2d if dim == 2 else args.size3d
         for k in ks:
             for channels in (args.channels if dim == 2 else args.channels3d):
-                cands = layer_candidates(dim, k, channels, official, e2cnn, device, impls)
+                batch = args.batch3d if dim == 3 else (args.batch_small if channels <= 16 else args.batch)
+                cands = layer_candidates(dim, k, channels, official, e2cnn, device)
                 x = torch.randn((batch, channels) + (size,) * dim, device=device)
-                auto_layer = cands["sre_auto"]
+                if args.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last if dim == 2 else torch.channels_last_3d)
                 for mode in args.modes:
                     fns = {name: _run_fn(m, x, mode) for name, m in cands.items()}
-                    with torch.set_grad_enabled(mode == "train"):
-                        chosen = auto_layer.resolved_impl(x.detach().requires_grad_(mode == "train"))
-                    res = measure(fns, args.reps, args.warmup, device, args.memory)
-                    row = {"section": "layer", "dim": dim, "k": k, "channels": channels, "batch": batch,
-                           "size": size, "mode": mode, "auto_choice": chosen, "results": res}
-                    rows.append(row)
-                    print_row(row, flush=True)
+                    res = measure(fns, args.reps, max(args.warmup, 1), device, args.memory)
+                    choice = _auto_choice(tuning, x, mode)
+                    rows.append({"section": "layer", "threads": threads, "dim": dim, "k": k, "channels": channels,
+                                 "batch": batch, "size": size, "mode": mode, "auto_choice": choice["path"],
+                                 "tuner": choice, "results": res})
+                    print_row(rows[-1], flush=True)
     return rows
 
 
-def bench_models(args, official, device) -> list[dict]:
+def _auto_choice(tuning, x: torch.Tensor, mode: str) -> dict:
+    """The tuner's entry for the row just measured (the last key with this input shape and mode)."""
+    shape = tuple(x.shape)
+    for choice in reversed(tuning.tuning_choices()):
+        if choice["input_shape"] == shape and choice["training"] == (mode == "train"):
+            return {"path": choice["path"], "source": choice["source"], "times_ms": choice["times_ms"]}
+    return {"path": "dense", "source": "-", "times_ms": None}
+
+
+def regret(res: dict) -> float:
+    """auto's time over the fastest explicit path."""
+    return res["auto"]["ms"] / min(res[p]["ms"] for p in PATHS if p in res)
+
+
+def _set_impl(model: nn.Module, impl: str) -> nn.Module:
+    from sreconv.nn.conv import _SREConvNd
+
+    for module in model.modules():
+        if isinstance(module, _SREConvNd):
+            module.impl = impl
+    return model
+
+
+def bench_models(args, official, device, threads: int) -> list[dict]:
     try:
         from sreconv import create_model
-        from sreconv.nn.conv import _SREConvNd
     except Exception as error:
         print(f"# models skipped: sreconv.create_model not importable ({error!r})")
         return []
     rows = []
-    batch, size = args.model_batch, 32
-    builders = {}
-    for impl in ("auto", "dense", "ring"):
-        def build(impl=impl):
-            model = create_model("sre_resnet18", num_classes=10, in_channels=3, sre_conv_size=[9, 9, 5, 5])
-            for module in model.modules():
-                if isinstance(module, _SREConvNd):
-                    module.impl = impl
-            return model
-        builders[f"sre_resnet18_{impl}"] = build
-    builders["plain_resnet18"] = lambda: create_model("plain_resnet18", num_classes=10, in_channels=3)
-    if official is not None:
-        builders["official_sre_resnet18"] = lambda: official.sre_resnet18(
-            num_classes=10, sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True)
-    models = {}
-    for name, build in builders.items():
-        try:
-            models[name] = build().to(device)
-        except Exception as error:
-            print(f"# model {name} skipped: {error!r}")
-    x = torch.randn(batch, 3, size, size, device=device)
-    target = torch.randint(0, 10, (batch,), device=device)
-    for mode in args.modes:
-        fns = {}
-        for name, model in models.items():
-            if mode == "eval":
-                model.eval()
+    setups = {
+        # the geometry of the issue's memory and speed targets: SRE-ResNet18 [9,9,5,5] against plain ResNet-18
+        "resnet18": (args.model_batch, 3, 32, [
+            *[(f"sre_resnet18_{impl}", lambda impl=impl: _set_impl(create_model(
+                "sre_resnet18", num_classes=10, in_channels=3, sre_conv_size=[9, 9, 5, 5],
+                skip_first_maxpool=True), impl)) for impl in ("auto",) + PATHS],
+            ("plain_resnet18", lambda: create_model("plain_resnet18", num_classes=10, in_channels=3)),
+        ] + ([("official_sre_resnet18", lambda: official.sre_resnet18(
+            num_classes=10, sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True))] if official is not None else [])),
+        # the quick start's model (sreconv train): width 16, [5,5,3,3], 28x28 gray digits, batch 64
+        "quickstart": (64, 1, 28, [
+            *[(f"quickstart_{impl}", lambda impl=impl: _set_impl(create_model(
+                "sre_resnet18", num_classes=10, in_channels=1, inplanes=16, sre_conv_size=[5, 5, 3, 3],
+                skip_first_maxpool=True), impl)) for impl in ("auto",) + PATHS],
+        ]),
+    }
+    for setup, (batch, in_channels, size, builders) in setups.items():
+        models = {}
+        for name, build in builders:
+            try:
+                models[name] = build().to(device)
+            except Exception as error:
+                print(f"# model {name} skipped: {error!r}")
+        x = torch.randn(batch, in_channels, size, size, device=device)
+        if args.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            models = {name: m.to(memory_format=torch.channels_last) for name, m in models.items()}
+        target = torch.randint(0, 10, (batch,), device=device)
+        for mode in args.modes:
+            fns = {}
+            for name, model in models.items():
+                if mode == "eval":
+                    model.eval()
 
-                def run(model=model):
-                    with torch.no_grad():
-                        return model(x)
-            else:
-                model.train()
-                opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+                    def run(model=model, x=x):
+                        with torch.no_grad():
+                            return model(x)
+                else:
+                    model.train()
+                    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
-                def run(model=model, opt=opt):
-                    opt.zero_grad(set_to_none=True)
-                    F.cross_entropy(model(x), target).backward()
-                    opt.step()
-            fns[name] = run
-        res = measure(fns, max(3, args.reps if not args.quick else 3), 1, device, args.memory)
-        row = {"section": "model", "batch": batch, "size": size, "mode": mode, "results": res}
-        rows.append(row)
-        print_row(row, flush=True)
+                    def run(model=model, opt=opt, x=x, target=target):
+                        opt.zero_grad(set_to_none=True)
+                        F.cross_entropy(model(x), target).backward()
+                        opt.step()
+                fns[name] = run
+            res = measure(fns, 3 if args.quick else max(3, args.reps), 1, device, args.memory)
+            row = {"section": "model", "setup": setup, "threads": threads, "batch": batch, "size": size,
+                   "mode": mode, "results": res}
+            rows.append(row)
+            print_row(row, flush=True)
     return rows
 
 
@@ -296,71 +340,146 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def print_row(row: dict, flush: bool = False) -> None:
     res = row["results"]
     if row["section"] == "layer":
-        head = f"{row['dim']}D k={row['k']:<2d} C={row['channels']:<3d} {row['mode']:<5s}"
+        head = (f"t={row['threads']} {row['dim']}D k={row['k']:<2d} C={row['channels']:<3d} B={row['batch']:<3d} "
+                f"{row['mode']:<5s}")
         base = res["conv"]["ms"]
-        parts = [f"{name}={_fmt(r['ms'])}ms" for name, r in res.items()]
+        parts = [f"{name}={_fmt(r['ms'])}" for name, r in res.items()]
         ratios = [f"{name}/conv={r['ms'] / base:.2f}" for name, r in res.items() if name != "conv"]
-        if "official" in res:
-            ratios.append(f"auto/official={res['sre_auto']['ms'] / res['official']['ms']:.2f}")
-        mem = [f"{name}:{_fmt(r['peak_mb'])}" for name, r in res.items()]
-        print(f"{head} auto->{row['auto_choice']:<5s} | {' '.join(parts)} | {' '.join(ratios)} | MB {' '.join(mem)}",
-              flush=flush)
+        print(f"{head} auto->{row['auto_choice']:<9s} regret={regret(res):.2f} | {' '.join(parts)} ms | "
+              f"{' '.join(ratios)}", flush=flush)
     else:
         parts = [f"{name}={_fmt(r['ms'])}ms ({_fmt(r['peak_mb'])} MB)" for name, r in res.items()]
-        print(f"model B={row['batch']} {row['size']}px {row['mode']:<5s} | {' '.join(parts)}", flush=flush)
+        print(f"t={row['threads']} model {row['setup']} B={row['batch']} {row['mode']:<5s} | {' '.join(parts)}",
+              flush=flush)
 
 
-def markdown(rows: list[dict]) -> str:
-    """The layer rows as a markdown table (ratios against nn.ConvNd and the official layer)."""
-    lines = []
-    layer_rows = [r for r in rows if r["section"] == "layer"]
-    if layer_rows:
-        names = []
-        for r in layer_rows:
-            names += [n for n in r["results"] if n not in names]
-        head = ["dim", "k", "C", "mode", "auto->"] + [f"{n} ms" for n in names] + \
-            [f"{n}/conv" for n in names if n != "conv"] + \
-            (["auto/official"] if "official" in names else []) + [f"{n} MB" for n in names]
-        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for r in layer_rows:
-            res = r["results"]
-            base = res["conv"]["ms"]
-            cells = [f"{r['dim']}D", str(r["k"]), str(r["channels"]), r["mode"], r["auto_choice"]]
-            cells += [_fmt(res[n]["ms"]) if n in res else "-" for n in names]
-            cells += [f"{res[n]['ms'] / base:.2f}" if n in res else "-" for n in names if n != "conv"]
-            if "official" in names:
-                cells.append(f"{res['sre_auto']['ms'] / res['official']['ms']:.2f}" if "official" in res else "-")
-            cells += [_fmt(res[n]["peak_mb"]) if n in res else "-" for n in names]
-            lines.append("| " + " | ".join(cells) + " |")
+def layer_table(rows: list[dict]) -> list[str]:
+    names: list[str] = []
     for r in rows:
-        if r["section"] == "model":
-            lines.append("")
-            lines.append(f"Models, batch {r['batch']}, {r['size']}x{r['size']}, {r['mode']}:")
-            lines.append("")
-            lines.append("| model | ms | peak MB |")
-            lines.append("|---|---|---|")
-            for name, res in r["results"].items():
-                lines.append(f"| {name} | {_fmt(res['ms'])} | {_fmt(res['peak_mb'])} |")
+        names += [n for n in r["results"] if n not in names]
+    others = [n for n in names if n != "conv"]
+    head = (["dim", "k", "C", "B", "mode", "auto ->", "regret", "conv ms"] + [f"{n}/conv" for n in others]
+            + [f"{n} MB" for n in names])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        res = r["results"]
+        base = res["conv"]["ms"]
+        cells = [f"{r['dim']}D", str(r["k"]), str(r["channels"]), str(r["batch"]), r["mode"], r["auto_choice"],
+                 f"{regret(res):.2f}", _fmt(base)]
+        cells += [f"{res[n]['ms'] / base:.2f}" if n in res else "-" for n in others]
+        cells += [_fmt(res[n]["peak_mb"]) if n in res else "-" for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def model_table(rows: list[dict]) -> list[str]:
+    lines = []
+    for r in rows:
+        lines += ["", f"Models ({r['setup']}), batch {r['batch']}, {r['size']}x{r['size']}, {r['mode']}:", "",
+                  "| model | ms | peak MB |", "|---|---|---|"]
+        lines += [f"| {name} | {_fmt(res['ms'])} | {_fmt(res['peak_mb'])} |" for name, res in r["results"].items()]
+    return lines
+
+
+def _find(rows, **match):
+    for r in rows:
+        if r["section"] == "layer" and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def targets(rows: list[dict], threads: int) -> list[str]:
+    """The issue's targets, evaluated on the measured rows (``-`` where the grid lacks the point)."""
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    layer_rows = [r for r in rows if r["section"] == "layer" and r["threads"] == threads]
+    if layer_rows:
+        worst = max(layer_rows, key=lambda r: regret(r["results"]))
+        value = regret(worst["results"])
+        lines.append(f"| auto within 5% of the fastest path on every row | worst regret {value:.2f} "
+                     f"({worst['dim']}D k={worst['k']} C={worst['channels']} {worst['mode']}) | "
+                     f"{'yes' if value <= 1.05 else 'no'} |")
+    checks = [(dict(dim=2, k=9, channels=64, mode="eval"), 0.4), (dict(dim=2, k=13, channels=64, mode="eval"), 0.3),
+              (dict(dim=2, k=9, channels=64, mode="train"), 0.5), (dict(dim=2, k=3, channels=64, mode="eval"), 1.0),
+              (dict(dim=2, k=3, channels=64, mode="train"), 1.0), (dict(dim=2, k=9, channels=16, mode="eval"), 0.7),
+              (dict(dim=2, k=9, channels=16, mode="train"), 0.7)]
+    for match, limit in checks:
+        r = _find(layer_rows, **match)
+        label = f"{match['dim']}D k={match['k']} C={match['channels']} {match['mode']} auto <= {limit}x nn.Conv2d"
+        if r is None:
+            lines.append(f"| {label} | - | - |")
+            continue
+        ratio = r["results"]["auto"]["ms"] / r["results"]["conv"]["ms"]
+        lines.append(f"| {label} (B={r['batch']}) | {ratio:.2f} (auto -> {r['auto_choice']}) | "
+                     f"{'yes' if ratio <= limit else 'no'} |")
+    for r in rows:
+        if r["section"] == "model" and r["setup"] == "resnet18" and r["mode"] == "train" and r["threads"] == threads:
+            res = r["results"]
+            auto, plain = res.get("sre_resnet18_auto"), res.get("plain_resnet18")
+            if auto and plain and auto["peak_mb"] and plain["peak_mb"]:
+                ratio = auto["peak_mb"] / plain["peak_mb"]
+                lines.append(f"| SRE-ResNet18 train step peak <= 1.2x ResNet-18 (B={r['batch']}) | "
+                             f"{ratio:.2f} ({_fmt(auto['peak_mb'])} vs {_fmt(plain['peak_mb'])} MB) | "
+                             f"{'yes' if ratio <= 1.2 else 'no'} |")
+            if auto and plain:
+                ratio = auto["ms"] / plain["ms"]
+                lines.append(f"| SRE-ResNet18 train step time <= ResNet-18's (B={r['batch']}) | {ratio:.2f} "
+                             f"({_fmt(auto['ms'])} vs {_fmt(plain['ms'])} ms) | {'yes' if ratio <= 1.0 else 'no'} |")
+    return lines
+
+
+def markdown(rows: list[dict], info: dict, command: str) -> str:
+    """The RESULTS.md sections: machine, command, date, then per thread count the layer, model and target tables."""
+    lines = [f"Command: `{command}`", "",
+             f"Date: {info['date']}. Machine: {info.get('cpu', info['processor'])}, {info['cpu_count']} logical CPUs, "
+             f"{info['platform']}; Python {info['python']}, torch {info['torch']}"
+             f"{', ' + info['gpu'] if 'gpu' in info else ''}; oneDNN {info.get('onednn', '?')}, "
+             f"MKL {info.get('mkl', '?')}; CPU flags: {info.get('flags', '?')}; load average "
+             f"{info.get('load_start', '?')} at the start, {info.get('load_end', '?')} at the end; "
+             f"commit {info.get('commit', '?')}.", ""]
+    for threads in sorted({r["threads"] for r in rows}):
+        layer_rows = [r for r in rows if r["section"] == "layer" and r["threads"] == threads]
+        model_rows = [r for r in rows if r["section"] == "model" and r["threads"] == threads]
+        lines += [f"### {threads} thread{'s' if threads > 1 else ''}", ""]
+        if layer_rows:
+            lines += layer_table(layer_rows)
+        lines += model_table(model_rows)
+        lines += ["", f"Targets ({threads} thread{'s' if threads > 1 else ''}):", ""] + targets(rows, threads) + [""]
     return "\n".join(lines)
 
 
 def machine() -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+            "date": datetime.date.today().isoformat()}
     try:
         with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
+            text = handle.read()
+        model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
+        flags = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+        if model:
+            info["cpu"] = model.group(1).strip()
+        if flags:
+            wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
+                      "amx_bf16")
+            present = set(flags.group(1).split())
+            info["flags"] = " ".join(f for f in wanted if f in present) or "none of avx2/avx512/amx"
     except OSError:
         pass
+    config = torch.__config__.show()
+    onednn = re.search(r"MKL-DNN v([\w.]+)", config) or re.search(r"oneDNN v([\w.]+)", config)
+    mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
+    info["onednn"] = onednn.group(1) if onednn else "none"
+    info["mkl"] = mkl.group(1) if mkl else "none"
+    capability = re.search(r"CPU capability usage: (\w+)", config)
+    if capability:
+        info["cpu_capability"] = capability.group(1)
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     try:
-        import subprocess
-
+        info["load_start"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        pass
+    try:
         info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                         cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     except Exception:
@@ -370,55 +489,68 @@ def machine() -> dict:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a few points (k 3/9/13, C=64, 2D + one 3D), 3 reps")
+    p.add_argument("--quick", action="store_true",
+                   help="a few points (2D k 3/9/13 at C=64, k 9 at C=16; 3D k 5), 3 reps, 2 threads")
     p.add_argument("--k", type=int, nargs="+", default=[3, 5, 7, 9, 13], help="2D kernel sizes")
     p.add_argument("--k3d", type=int, nargs="+", default=[3, 5, 7], help="3D kernel sizes")
     p.add_argument("--channels", type=int, nargs="+", default=[16, 64, 128], help="2D channels (in = out)")
     p.add_argument("--channels3d", type=int, nargs="+", default=[16, 64], help="3D channels (in = out)")
     p.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
     p.add_argument("--modes", nargs="+", default=["eval", "train"], choices=["eval", "train"])
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts, one grid each")
+    p.add_argument("--batch", type=int, default=16, help="2D batch for C > 16")
+    p.add_argument("--batch-small", type=int, default=64, help="2D batch for C <= 16 (the quick start's width)")
     p.add_argument("--batch3d", type=int, default=4)
     p.add_argument("--size2d", type=int, default=32)
     p.add_argument("--size3d", type=int, default=16)
     p.add_argument("--model-batch", type=int, default=16)
+    p.add_argument("--channels-last", action="store_true", help="inputs (and models) in channels-last memory")
     p.add_argument("--reps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=2, help="warm-up runs (the first one tunes auto)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--official-path", default="/tmp/official_sre")
     p.add_argument("--no-peers", action="store_true", help="skip the official package and e2cnn")
     p.add_argument("--no-models", action="store_true")
     p.add_argument("--no-memory", dest="memory", action="store_false")
     p.add_argument("--json", help="write all results (and the machine description) to this file")
-    p.add_argument("--markdown", help="write the layer table as markdown to this file")
+    p.add_argument("--markdown", help="write the machine facts, command and tables as markdown to this file")
     args = p.parse_args(argv)
     if args.quick:
-        args.k, args.channels, args.k3d, args.channels3d = [3, 9, 13], [64], [5], [16]
-        args.reps, args.warmup = 3, 1
+        args.k, args.channels, args.k3d, args.channels3d = [3, 9, 13], [16, 64], [5], [16]
+        args.reps, args.warmup, args.threads = 3, 1, [2]
     return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    command = "python benchmarks/bench_layers.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     device = torch.device(args.device)
     torch.manual_seed(0)
     official = None if args.no_peers else import_official(args.official_path)
     e2cnn = None if args.no_peers else import_e2cnn()
     info = machine()
     info.update(official=official is not None, e2cnn=e2cnn is not None, device=str(device))
-    print("# " + json.dumps(info))
-    rows = bench_layers(args, official, e2cnn, device)
-    if not args.no_models:
-        rows += bench_models(args, official, device)
-    table = markdown(rows)
+    print("# " + json.dumps(info), flush=True)
+    rows: list[dict] = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        rows += bench_layers(args, official, e2cnn, device, threads)
+        if not args.no_models:
+            rows += [dict(r, threads=threads) for r in bench_models(args, official, device, threads)]
+    try:
+        info["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        pass
+    text = markdown(rows, info, command)
     print()
-    print(table)
+    print(text)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"machine": info, "args": vars(args), "rows": rows}, handle, indent=1)
+            json.dump({"machine": info, "command": command, "args": vars(args), "rows": rows}, handle, indent=1,
+                      default=str)
     if args.markdown:
         with open(args.markdown, "w") as handle:
-            handle.write(table + "\n")
+            handle.write(text + "\n")
 
 
 if __name__ == "__main__":

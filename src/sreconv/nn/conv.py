@@ -373,15 +373,18 @@ class _SREConv(_SREConvNd):
             # int(): under torch.jit.trace sizes are traced tensors
             shape = tuple(int(v) for v in input.shape)
             shape = shape if input.dim() == n + 2 else (1,) + shape
-        costs = self._modelled_costs(shape, training, ref.device.type, channels_last=_is_channels_last(ref))
-        choice = model_choice(costs)
         if tuning.get_tuning() == "off":
             return "dense"
+        channels_last = _is_channels_last(ref)
         if input is None or tuning.timing_disallowed():
-            return choice
-        key = (self._tuning_key, shape, _is_channels_last(input), input.dtype, str(input.device), training,
+            return model_choice(self._modelled_costs(shape, training, ref.device.type, channels_last))
+        key = (self._tuning_key, shape, channels_last, input.dtype, str(input.device), training,
                torch.get_num_threads())
-        return tuning.choose(key, costs, choice, lambda path: self._timing_run(path, input, training),
+        cached = tuning.cached_choice(key)
+        if cached is not None:
+            return cached
+        costs = self._modelled_costs(shape, training, input.device.type, channels_last)
+        return tuning.choose(key, costs, model_choice(costs), lambda path: self._timing_run(path, input, training),
                              input.device)
 
     def _modelled_costs(self, shape: tuple[int, ...], training: bool, device_type: str, channels_last: bool

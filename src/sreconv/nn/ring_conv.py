@@ -619,6 +619,15 @@ def _chunked_backward(x, weight, grad_out, plan, geo, needs):
     grad_b = grad_out.sum(dim=[0] + list(range(2, grad_out.dim()))) if need_b else None
     if not (need_x or need_w):
         return None, None, grad_b
+    kernel = plan.kernel_size
+    back_pads = tuple((d * (k - 1) - b, d * (k - 1) - a) for d, k, (b, a) in zip(geo.dilation, kernel, geo.pads))
+    if all(s == 1 for s in geo.stride) and all(min(p) >= 0 for p in back_pads):
+        back_padded = tuple(o + b + a for o, (b, a) in zip(out_size, back_pads))
+        per_sample = transient_elements(plan, back_padded, spatial, grad_out.shape[1])
+        if per_sample * x.element_size() <= max(tuning.workspace_limit(), 1):
+            grad_x, grad_w = _backward_by_correlation(x, weight, grad_out, plan, geo, back_pads, per_sample,
+                                                      need_x, need_w)
+            return grad_x, grad_w, grad_b
     per_sample = transient_elements(plan, padded, out_size, channels, backward=True)
     tiles = _tiles(n_batch, per_sample * x.element_size(), out_size[0])
     grad_x = _empty_like_input(x, x.shape) if need_x else None
@@ -651,6 +660,41 @@ def _chunked_backward(x, weight, grad_out, plan, geo, needs):
             else:
                 grad_x[b0:b1, :, first].add_(part)
     return grad_x, grad_w, grad_b
+
+
+def _backward_by_correlation(x, weight, grad_out, plan, geo, back_pads, per_sample, need_x, need_w):
+    """Stride-1 backward from one set of disc sums of the output gradient (no recomputation, no adjoint).
+
+    The discs are symmetric, so the adjoint of a stride-1 correlation is the same correlation of the
+    gradient padded by ``d * (k - 1) - p``: its responses ``D_s(g)`` on the input grid give the input gradient
+    through the transposed 1x1 mixing and the weight gradient as their product with the input.
+    """
+    n_batch, channels = x.shape[:2]
+    c_out, groups = grad_out.shape[1], geo.groups
+    spatial = tuple(x.shape[2:])
+    # the transposed mixing: input channel (group i, c) reads responses (i, s, o) with weight w[i*C_out/g + o, c, s]
+    per_group, segments = channels // groups, plan.num_segments
+    w_t = (weight.reshape(groups, c_out // groups, segments, per_group).permute(0, 3, 2, 1)
+           .reshape(channels, segments * (c_out // groups)))
+    grad_x = _empty_like_input(x, x.shape) if need_x else None
+    grad_w = torch.zeros_like(weight) if need_w else None
+    for b0, b1 in _batch_chunks(n_batch, per_sample * x.element_size()):
+        arena = _arena(x, (b1 - b0) * per_sample + 64 * segments)
+        gp = _pad_channels_last(grad_out[b0:b1], back_pads, None, arena)
+        resp = ring_responses(gp, plan, (1,) * len(spatial), geo.dilation, groups, arena)
+        if need_x:
+            part = _mix(resp, w_t, None, groups)
+            if grad_x is not None:
+                grad_x[b0:b1] = part
+        if need_w and grad_w is not None:
+            xs = _rows_view(x[b0:b1].movedim(1, -1).contiguous())
+            # the weight gradient of "responses -> input" is sum_p x * D_s(g): ask oneDNN for it
+            gw = torch.ops.aten.convolution_backward(
+                xs, _rows_view(resp), w_t[:, :, None, None], None, [1, 1], [0, 0], [1, 1], False, [0, 0], groups,
+                [False, True, False])[1]
+            grad_w += (gw.reshape(groups, per_group, segments, c_out // groups).permute(0, 3, 2, 1)
+                       .reshape(weight.shape))
+    return grad_x, grad_w
 
 
 def ring_conv(

@@ -315,6 +315,14 @@ def timing_disallowed() -> bool:
             or torch.are_deterministic_algorithms_enabled())
 
 
+def cached_choice(key: tuple) -> str | None:
+    """The settled choice for ``key`` in ``'benchmark'`` mode (``None``: :func:`choose` must decide)."""
+    if _STATE.mode != "benchmark":
+        return None
+    cached = _STATE.cache.get(key)
+    return cached.path if cached is not None and cached.settled else None
+
+
 def choose(key: tuple, modelled: dict[str, float], model_choice: str,
            run: Callable[[str], Callable[[], object]], device: torch.device) -> str:
     """The path for ``key``: cached, modelled or timed now (the engine's entry point; see the module docstring).
