@@ -3,6 +3,8 @@ process (round-robin), median over the rounds, ratio to the first entry.
 
 On a shared machine sequential runs are not comparable; interleaving puts every entry under the same load.
 Each entry trains on exactly its ``sreconv compare`` pipeline (same data, augmentation, batch, optimizer).
+``--clock cpu`` measures the process's CPU time instead of the wall clock: with ``--threads 1`` that is what
+the training costs, nearly independent of what else runs on the machine.
 
 Usage (from the repository root)::
 
@@ -25,8 +27,9 @@ from sreconv_bench.compare import CompareConfig, build_entry_model, resolve_entr
 from sreconv_bench.compare.data import compare_datasets
 
 
-def epoch_times(labels: list[str], rounds: int, config: CompareConfig) -> dict[str, list[float]]:
-    """Seconds per training epoch of every entry, one epoch per entry per round."""
+def epoch_times(labels: list[str], rounds: int, config: CompareConfig, clock: str = "wall") -> dict[str, list[float]]:
+    """Seconds per training epoch of every entry, one epoch per entry per round (wall or CPU time)."""
+    timer = time.process_time if clock == "cpu" else time.perf_counter
     jobs = []
     for label in labels:
         entry = resolve_entry(label)
@@ -41,9 +44,9 @@ def epoch_times(labels: list[str], rounds: int, config: CompareConfig) -> dict[s
     times: dict[str, list[float]] = {label: [] for label in labels}
     for _ in range(rounds):
         for label, model, train in jobs:
-            t0 = time.perf_counter()
+            t0 = timer()
             fit(model, train, None, train_config, device=torch.device("cpu"), verbose=False)
-            times[label].append(time.perf_counter() - t0)
+            times[label].append(timer() - t0)
     return times
 
 
@@ -52,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("entries", nargs="+", help="compare entries or registry names; the first is the reference")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="e2cnn")
-    times = epoch_times(args.entries, args.rounds, CompareConfig(seeds=[0]).validate())
+    times = epoch_times(args.entries, args.rounds, CompareConfig(seeds=[0]).validate(), args.clock)
     reference = statistics.median(times[args.entries[0]])
-    print(f"| entry | s/epoch (median of {args.rounds}) | all rounds | ratio to {args.entries[0]} |")
+    print(f"| entry | {args.clock} s/epoch (median of {args.rounds}) | all rounds | ratio to {args.entries[0]} |")
     print("|---|---|---|---|")
     for label, values in times.items():
         median = statistics.median(values)

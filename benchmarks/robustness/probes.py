@@ -52,8 +52,24 @@ PROBES: dict[str, Entry] = {e.label: e for e in [
 #: parametrisation: Adam's steps in weight space become ``c`` times larger in kernel space);
 #: ``probe_init_scale`` multiplies the initial D4 weights by ``s``; ``probe_zero_init`` zeroes the last batch-norm
 #: scale of every residual branch; ``probe_input_disc`` (a fill value) keeps only the input's inscribed disc.
-#: ``probe_input_blur`` (sigma in pixels) blurs the input with a fixed gaussian (replicate padding).
-PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale", "probe_zero_init", "probe_input_disc", "probe_input_blur")
+#: ``probe_input_blur`` (sigma in pixels) blurs the input with a fixed gaussian (replicate padding);
+#: ``probe_orthonormal`` orthonormalises the spatial basis of the listed layers (``"stem"``, ``"blocks"``) and
+#: re-initialises their weights (same span, a well-conditioned parametrisation).
+PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale", "probe_zero_init", "probe_input_disc", "probe_input_blur",
+                 "probe_orthonormal")
+
+
+def _orthonormalise(layer: torch.nn.Module) -> None:
+    from sreconv.nn.d4 import _transformed_bases
+
+    basis = layer.basis.double().flatten(1)
+    values, vectors = torch.linalg.eigh(basis @ basis.T)
+    ortho = (vectors @ torch.diag(values.rsqrt()) @ vectors.T @ basis).reshape(layer.basis.shape)
+    with torch.no_grad():
+        layer.basis.copy_(ortho)
+        layer.transformed_basis.copy_(_transformed_bases(ortho))
+    layer._basis_norm2 = 1.0
+    layer.reset_parameters()
 
 
 class _BlurInput(torch.nn.Module):
@@ -91,6 +107,15 @@ def _apply_options(model: torch.nn.Module, options: dict) -> torch.nn.Module:
         for m in model.modules():
             if isinstance(m, D4BasicBlock):
                 torch.nn.init.zeros_(m.bn2.weight)
+    for part in options.get("probe_orthonormal", []):
+        from sreconv.models.d4 import D4ResNet
+        from sreconv.nn import D4GroupConv2d
+
+        assert isinstance(model, D4ResNet)
+        layers = [model.conv1] if part == "stem" else [m for m in model.modules() if isinstance(m, D4GroupConv2d)
+                                                        and m.kernel_size > 1]
+        for layer in layers:
+            _orthonormalise(layer)
     if "probe_input_blur" in options:
         model = _BlurInput(model, float(options["probe_input_blur"]))
     if "probe_input_disc" in options:
