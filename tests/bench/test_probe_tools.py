@@ -41,7 +41,8 @@ def test_probe_log_table(tmp_path):
     probes = _script("probes")
     log = tmp_path / "log.jsonl"
     record = dict(label="p", seed=1, rotation_aug="any", params=10, train_s_per_epoch=2.4, upright_acc=0.5,
-                  mean_rot_acc=0.25, worst_rot_acc=0.125, acc_45=0.2, mean_rot_acc_bicubic=0.3, kwargs={"basis": "full"})
+                  mean_rot_acc=0.25, worst_rot_acc=0.125, acc_45=0.2, mean_rot_acc_bicubic=0.3,
+                  kwargs={"basis": "full"})
     log.write_text(json.dumps(record) + "\n" + json.dumps(dict(record, kwargs={}, rotation_aug=None)) + "\n")
     lines = probes.format_log(str(log)).splitlines()
     assert len(lines) == 4 and all(line.count("|") == lines[0].count("|") for line in lines)
