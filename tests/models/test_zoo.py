@@ -92,7 +92,7 @@ def test_markdown_page(tiny_rows):
     broken = {"model": "broken", "source": "x", "kind": "classifier", "input_shape": [3, 8, 8], "converts": False,
               "error": "RuntimeError: boom"}
     rows = [tiny_rows["unet_2d"], broken]
-    page = zoo.format_markdown(rows, {"command": "python benchmarks/zoo.py", "date": "today", "torch": "2",
+    page = zoo.format_markdown(rows, {"commands": ["python benchmarks/zoo.py"], "date": "today", "torch": "2",
                                       "machine": "cpu", "threads": 1})
     assert "2 models, 1 convert without error, **1 exactly" in page
     assert "- broken: does not convert: RuntimeError: boom" in page

@@ -107,9 +107,9 @@ _PADS = (nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd,
 _CONV_FN: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 # Words that mark parameter/buffer names of learned or fixed position tables (ViT's pos_embed, Swin's
-# relative_position_bias_table, MViT's rel_pos_h and spatial_pos, ...): they tie features to absolute token
-# positions, which no symmetric kernel can undo. Index buffers only say where to look in such a table.
-_POSITION_WORDS = ("pos", "position", "positional")
+# relative_position_bias_table, Swin-V2's relative_coords_table, MViT's rel_pos_h and spatial_pos): they tie
+# features to absolute token positions, which no symmetric kernel can undo. Index buffers only point into them.
+_POSITION_WORDS = ("pos", "position", "positional", "coords")
 
 
 @dataclass
