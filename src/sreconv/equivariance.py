@@ -7,10 +7,10 @@ Every module's output is compared, through forward hooks:
 * outputs laid out as maps ``(N, C, *spatial)`` whose spatial shape the group keeps must be *equivariant*:
   ``f(g x) == g f(x)`` (segmentation maps, feature maps);
 * other outputs (logits, pooled features) must be *invariant*: ``f(g x) == f(x)``;
-* an output that is neither, but whose values are a *permutation* of the expected ones, passes as
-  ``'permuted'``: tokens of a vision transformer, window partitions, channels-last maps, flattened maps, the
-  orientation channels of group convolutions all reorder their entries under ``g``. Only the model's own
-  output must pass strictly.
+* an output that fails that test, but whose values are a *permutation* of the expected ones, passes as
+  ``'permuted'``: tokens of a vision transformer (kind ``'tokens'`` when they fail), window partitions,
+  channels-last maps, flattened maps, the orientation channels of group convolutions all reorder their entries
+  under ``g``. Only the model's own output must pass strictly.
 
 **Deviations are relative to the input-sensitivity** of each tensor: ``max |f(g x) - expected|`` divided by
 ``max |f(x') - f(x)|`` for an independent random input ``x'``, so a deviation of ``1e-3`` means the

@@ -31,7 +31,8 @@ MONAI's padders) are handled too. What it does to each module, in place:
 * **Anisotropic kernels** (1x7/7x1, video kernels ``(1, 3, 3)``/``(3, 1, 1)``): ``anisotropic='isotropic'``
   (default) makes them cubic with the largest size (padding adapted, same output size); ``'keep'`` keeps their
   shape (symmetric per axis) and restricts the group to the symmetries that keep every kernel, stride and window
-  (``'d2'`` in 2D, ``'plane'`` in 3D: see :mod:`sreconv.groups`). Anisotropic strides restrict it likewise.
+  (``'d2'`` in 2D, ``'plane'`` in 3D: see :mod:`sreconv.groups`). Anisotropic strides restrict it likewise, and
+  so do the kernels of layers with their own ``forward``, which keep their shape.
 * Adaptive poolings, normalisations, activations, dropout, linear layers on pooled features: kept (symmetric).
 
 Everything that may still break the symmetry is *reported*, never skipped: even kernels with 'same' padding,
