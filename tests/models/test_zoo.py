@@ -106,10 +106,10 @@ def test_forward_time_ratio_runs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["squeezenet1_1", "resnet18", "googlenet", "inception_v3", "convnext_tiny",
+@pytest.mark.parametrize("name", ["squeezenet1_1", "resnet18", "googlenet", "timm/convnext_atto",
                                   "timm/tf_efficientnet_b0", "timm/nf_resnet26", "timm/ese_vovnet19b_dw",
                                   "timm/mobilevit_xxs", "monai_efficientnet_b0_2d", "monai_seresnet50_2d",
-                                  "monai_unet_2d", "monai_basicunet_2d", "monai_unet_3d"])
+                                  "monai_unet_3d"])
 def test_slow_subset_exact(name):
     _assert_exact(_run(name))
 
@@ -119,9 +119,3 @@ def test_video_model_exact_in_the_plane():
     row = _run("r3d_18")
     assert row["group"] == "plane" and row["report"]["restricted"]  # its (1, 2, 2) stem stride
     _assert_exact(row)
-
-
-@pytest.mark.slow
-def test_zero_head_vit_never_passes():
-    row = _run("vit_b_16")
-    assert not row["checker"]["passed"] and not row["after"]["sensitive"] and row["agree"]
