@@ -117,5 +117,5 @@ def test_slow_subset_exact(name):
 @pytest.mark.slow
 def test_video_model_exact_in_the_plane():
     row = _run("r3d_18")
-    assert row["group"] == "plane" and row["report"]["restricted"]  # its (1, 2, 2) stem stride
+    assert row["group"] == "plane" and row["report"]["restricted"]  # its (3, 7, 7) stem, stride (1, 2, 2)
     _assert_exact(row)
