@@ -61,7 +61,8 @@ def tiny_rows():
     return {}
 
 
-@pytest.mark.parametrize("name", ["unet_2d", "basicunet_2d", pytest.param("densenet_3d", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["unet_2d", pytest.param("basicunet_2d", marks=pytest.mark.slow),
+                                  pytest.param("densenet_3d", marks=pytest.mark.slow)])
 def test_fast_subset_exact(tiny_rows, name):
     tiny_rows[name] = tiny_rows.get(name) or _run(TINY[name])
     row = tiny_rows[name]
