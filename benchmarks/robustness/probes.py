@@ -55,8 +55,42 @@ PROBES: dict[str, Entry] = {e.label: e for e in [
 #: ``probe_input_blur`` (sigma in pixels) blurs the input with a fixed gaussian (replicate padding);
 #: ``probe_orthonormal`` orthonormalises the spatial basis of the listed layers (``"stem"``, ``"blocks"``) and
 #: re-initialises their weights (same span, a well-conditioned parametrisation).
+#: ``probe_sampled_rings`` rebuilds the harmonic bases of the listed layers from plain sampled gaussian rings
+#: ``exp(-(d - rho)^2 / (2 sigma^2))`` (not normalised per cell, as e2cnn samples its rings; sigma = the value
+#: given, in cells) times the angular parts, then orthonormalises them.
 PROBE_OPTIONS = ("probe_basis_scale", "probe_init_scale", "probe_zero_init", "probe_input_disc", "probe_input_blur",
-                 "probe_orthonormal")
+                 "probe_orthonormal", "probe_sampled_rings")
+
+
+def sampled_ring_harmonics(k: int, sigma: float, max_frequency: int = 2) -> torch.Tensor:
+    """Orthonormal ``(B, k, k)``: sampled gaussian rings (radii 0..k//2, one per cell of spacing) x cos/sin."""
+    import numpy as np
+
+    c = k // 2
+    ys, xs = np.mgrid[-c:c + 1, -c:c + 1]
+    dist = torch.from_numpy(np.sqrt(xs**2 + ys**2).astype(np.float64))
+    theta = torch.from_numpy(np.arctan2(-ys, xs).astype(np.float64))
+    disc = (dist <= c + 0.5).double()
+    radial = [torch.exp(-(dist - r) ** 2 / (2 * sigma**2)) * disc for r in range(c + 1)]
+    functions = list(radial)
+    for m in range(1, max_frequency + 1):
+        for angular in (torch.cos(m * theta), torch.sin(m * theta)):
+            functions += [profile * angular.masked_fill(dist == 0, 0.0) for profile in radial[1:]]
+    basis = torch.stack(functions)
+    basis = basis[basis.flatten(1).abs().amax(1) > 1e-9].flatten(1)
+    values, vectors = torch.linalg.eigh(basis @ basis.T)
+    return (vectors @ torch.diag(values.rsqrt()) @ vectors.T @ basis).reshape(-1, k, k)
+
+
+def _set_basis(layer: torch.nn.Module, basis: torch.Tensor) -> None:
+    from sreconv.nn.d4 import _transformed_bases
+
+    layer.register_buffer("basis", basis.to(layer.weight), persistent=False)
+    layer.register_buffer("transformed_basis", _transformed_bases(basis).to(layer.weight), persistent=False)
+    layer._basis_norm2 = float(basis.pow(2).sum()) / basis.shape[0]
+    shape = layer.weight.shape[:-1] + (basis.shape[0],)
+    layer.weight = torch.nn.Parameter(torch.empty(shape, dtype=layer.weight.dtype))
+    layer.reset_parameters()
 
 
 def _orthonormalise(layer: torch.nn.Module) -> None:
@@ -107,6 +141,15 @@ def _apply_options(model: torch.nn.Module, options: dict) -> torch.nn.Module:
         for m in model.modules():
             if isinstance(m, D4BasicBlock):
                 torch.nn.init.zeros_(m.bn2.weight)
+    for part, sigma in options.get("probe_sampled_rings", {}).items():
+        from sreconv.models.d4 import D4ResNet
+        from sreconv.nn import D4GroupConv2d
+
+        assert isinstance(model, D4ResNet)
+        layers = [model.conv1] if part == "stem" else [m for m in model.modules() if isinstance(m, D4GroupConv2d)
+                                                        and m.kernel_size > 1]
+        for layer in layers:
+            _set_basis(layer, sampled_ring_harmonics(layer.kernel_size, sigma))
     for part in options.get("probe_orthonormal", []):
         from sreconv.models.d4 import D4ResNet
         from sreconv.nn import D4GroupConv2d

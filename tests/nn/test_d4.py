@@ -87,6 +87,13 @@ def test_spatial_bases():
         assert all(torch.equal(g.apply(basis), basis) for g in ELEMENTS)
     harmonic = d4_spatial_basis("harmonic", 5, max_frequency=2, dtype=torch.float64)
     assert harmonic.shape == (3 + 2 * 2 * 2, 5, 5)
+    gram = harmonic.flatten(1) @ harmonic.flatten(1).T
+    assert torch.allclose(gram, torch.eye(11, dtype=torch.float64), atol=1e-12)  # orthonormal
+    # the span is the sampled rings' span: each ring profile is a combination of the basis
+    dist = torch.tensor([[((i - 2) ** 2 + (j - 2) ** 2) ** 0.5 for j in range(5)] for i in range(5)])
+    ring = (torch.exp(-(dist - 1.0) ** 2 / (2 * 0.6**2)) * (dist <= 2.5)).double()  # the disc support
+    assert torch.allclose(harmonic.flatten(1).T @ (harmonic.flatten(1) @ ring.flatten()), ring.flatten(), atol=1e-9)
+    assert d4_spatial_basis("harmonic", 3).shape == (6, 3, 3)  # sin(2 theta) vanishes on the 3x3 axes
     assert d4_spatial_basis("harmonic", 5, max_frequency=0).shape == (3, 5, 5)
     # the angular parts are not radial: a quarter turn changes cos(theta)
     assert not torch.allclose(ELEMENTS[1].apply(harmonic[3]), harmonic[3])
@@ -96,6 +103,8 @@ def test_spatial_bases():
         d4_spatial_basis("full", 4)
     with pytest.raises(ValueError, match="max_frequency must be an int >= 0"):
         d4_spatial_basis("harmonic", 5, max_frequency=-1)
+    with pytest.raises(ValueError, match="gaussian_sigma must be a positive number"):
+        d4_spatial_basis("harmonic", 5, gaussian_sigma=0.0)
 
 
 # ------------------------------------------------------------------------------------ equivariance

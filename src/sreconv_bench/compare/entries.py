@@ -54,7 +54,9 @@ ENTRIES: dict[str, Entry] = {e.label: e for e in [
     Entry("sre_d4stem", "sre_resnet18_d4stem", description="SRE-ResNet-18 + D4 lifting stem (max over group)"),
     *_pair("sre_d4stage1", "sre_resnet18_d4stage1",
            "SRE-ResNet-18, plain stem+stage 1 symmetrised over D4, gaussian rings", {"ring_basis": "gaussian"}),
-    *_pair("sre_d4", "sre_d4_resnet18", "D4 group-equivariant SRE-ResNet-18 (regular fields in every stage)"),
+    # 3x3 group convolutions, like the e2cnn peer, whatever the budget's SRE kernel sizes (the measured design).
+    *_pair("sre_d4", "sre_d4_resnet18", "D4 group-equivariant SRE-ResNet-18 (regular fields in every stage)",
+           {"sre_conv_size": 3}),
     *_pair("e2cnn", "e2cnn_d4_resnet18", "e2cnn D4 regular-field ResNet-18", **_E2CNN),
     *_pair("gmr", "gmr_resnet18", "GMR-Conv ResNet-18 (learnable gaussian-mixture rings)", **_GMR),
 ]}
