@@ -96,3 +96,24 @@ def test_check_reads_a_training_checkpoint(tmp_path, capsys):
     assert main(["check", str(out / "checkpoints" / "last.pt"), "--size", "13", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and report["model"].endswith("(sre_resnet18)")
+
+
+def test_constant_output_is_reported_or_reinitialised(tmp_path, capsys):
+    """A zero-initialised head makes the logits constant: by default a re-initialised copy is checked (and this
+    plain CNN fails); with --no-reinit the constant output is reported, never passed."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    nn.init.zeros_(net[3].weight)
+    nn.init.zeros_(net[3].bias)
+    torch.save(net, tmp_path / "zero_head.pt")
+    target = [str(tmp_path / "zero_head.pt"), "--trust-checkpoint", "--input-shape", "1", "9", "9", "--json"]
+    assert main(["check", *target]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["reinitialized"] and not report["passed"]
+    assert main(["check", *target, "--no-reinit"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["constant_output"] and not report["passed"]
+
+
+def test_plane_group_for_a_video_model(capsys):
+    assert main(["check", "sre_r3d_18", *_SMALL, "--kw", "in_channels=1", "--size", "7", "--group", "plane",
+                 "--quiet"]) == 0

@@ -33,11 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", type=int, nargs="+", metavar="N",
                         help="input shape (C, *spatial); default: the model's in_channels and --size")
     parser.add_argument("--size", type=int, help="spatial size (default 33 in 2D, 15 in 3D)")
-    parser.add_argument("--group", choices=sorted(GROUPS), help="default from the model's dimensionality")
+    parser.add_argument("--group", choices=sorted(GROUPS),
+                        help="d4 (2D: rotations by 90° and flips), d2 (2D: flips and the half turn), cube (3D: all 48 "
+                             "symmetries), plane (3D: D4 on the H-W axes, for videos and anisotropic volumes), flip "
+                             "(1D); default: the full group of the model's dimensionality")
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--tol", type=float,
                         help="deviation counted as broken (default 1e-8 float64, 1e-4 float32)")
     parser.add_argument("--train", action="store_true", help="check in train mode (batch statistics)")
+    parser.add_argument("--no-reinit", dest="reinit_zeros", action="store_false",
+                        help="report a constant output as it is; by default a copy whose all-zero parameters (a "
+                             "zero-initialised head) are re-initialised is checked instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--all-layers", action="store_true", help="print every layer's deviation")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -171,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--group {group} acts on {GROUPS[group]}D inputs but {label} is a {model_dims}D model; "
                          f"use one of {', '.join(g for g, d in GROUPS.items() if d == model_dims)}")
     dtype = {"float64": torch.float64, "float32": torch.float32}[args.dtype]
-    report = check_equivariance(model, shape, group, dtype=dtype, train=args.train, tol=args.tol, seed=args.seed)
+    report = check_equivariance(model, shape, group, dtype=dtype, train=args.train, tol=args.tol, seed=args.seed,
+                                reinit_zeros=args.reinit_zeros)
     if args.json:
         print(json.dumps({"model": label, **report.as_dict()}, indent=2))
     elif not args.quiet:
