@@ -97,7 +97,7 @@ def pool_output_count(size: int, kernel: int, stride: int, padding: int = 0, out
         if (n - 1) * stride >= size + padding:
             n -= 1
     else:
-        raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUT_COUNTS))}, got {output!r}")
+        raise ValueError(f"output must be one of 'floor', 'ceil', 'torch_ceil', got {output}")
     return max(n, 1)
 
 
@@ -253,23 +253,38 @@ class SymmetricPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x ``(N, C, *spatial)`` or ``(C, *spatial)``. Returns the pooled tensor ``(..., *n)``."""
+        # Written in TorchScript's subset (explicit loops, typed lists, one pooling call per dimensionality)
+        # so that exported models script.
         n = self.ndim
-        if x.dim() not in (n + 1, n + 2):
-            raise ValueError(f"{type(self).__name__} expects {n + 2}D (or unbatched {n + 1}D) input, "
-                             f"got shape {tuple(x.shape)}")
-        geo = self.geometry(x.shape[-n:])
-        if all(k == 1 and s == 1 for (k, _, _), s in zip(geo, self.stride)):
+        if x.dim() != n + 1 and x.dim() != n + 2:
+            raise ValueError(f"SymmetricPool expects {n + 2}D (or unbatched {n + 1}D) input, got {x.dim()}D")
+        first = x.dim() - n
+        kernel: list[int] = []
+        pad: list[int] = []
+        identity = True
+        for i in range(n):
+            k, p, _ = centered_pool_geometry(x.shape[first + i], self.kernel_size[i], self.stride[i],
+                                             self.padding[i], self.output)
+            if p < 0:  # crop symmetrically instead of a negative padding
+                x = x.narrow(first + i, -p, x.shape[first + i] + 2 * p)
+                p = 0
+            kernel.append(k)
+            pad.append(p)
+            identity = identity and k == 1 and self.stride[i] == 1
+        if identity:
             return x
-        crop = [max(-p, 0) for _, p, _ in geo]
-        if any(crop):
-            index = [slice(None)] * (x.dim() - n) + [slice(c, x.shape[x.dim() - n + i] - c)
-                                                     for i, c in enumerate(crop)]
-            x = x[tuple(index)]
-        kernel = tuple(k for k, _, _ in geo)
-        pad = tuple(max(p, 0) for _, p, _ in geo)
+        stride = list(self.stride)
         if self.mode == "max":
-            return _MAX[n](x, kernel, self.stride, pad)
-        return _AVG[n](x, kernel, self.stride, pad, count_include_pad=self.count_include_pad)
+            if n == 1:
+                return F.max_pool1d(x, kernel, stride, pad)
+            if n == 2:
+                return F.max_pool2d(x, kernel, stride, pad)
+            return F.max_pool3d(x, kernel, stride, pad)
+        if n == 1:
+            return F.avg_pool1d(x, kernel, stride, pad, count_include_pad=self.count_include_pad)
+        if n == 2:
+            return F.avg_pool2d(x, kernel, stride, pad, count_include_pad=self.count_include_pad)
+        return F.avg_pool3d(x, kernel, stride, pad, count_include_pad=self.count_include_pad)
 
     def extra_repr(self) -> str:
         """Nominal geometry, mode and output rule."""
