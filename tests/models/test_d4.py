@@ -74,6 +74,18 @@ def test_export_to_plain_convs_and_trace():
     assert torch.allclose(traced(x), expected, atol=1e-5)
 
 
+def test_default_design():
+    from sreconv.nn import D4GroupConv2d as Conv
+
+    model = create_model("sre_d4_resnet18", num_classes=10, in_channels=1, inplanes=16)
+    assert model.conv1.basis_kind == "harmonic" and model.conv1.out_fields == 2 and model.conv1.kernel_size == 3
+    convs = [m for m in model.modules() if isinstance(m, Conv) and m.kernel_size > 1]
+    assert len(convs) == 16 and all(m.basis_kind == "full" and m.kernel_size == 3 for m in convs)
+    assert model.num_features == 16 and isinstance(model.gpool, nn.Module) and model.gpool.mode == "max"
+    plain = create_model("plain_resnet18", num_classes=10, in_channels=1, inplanes=16)
+    assert sum(p.numel() for p in model.parameters()) <= 0.4 * sum(p.numel() for p in plain.parameters())
+
+
 def test_state_dict_same_in_train_and_eval_and_meta_construction():
     model = D4ResNet(**TINY)
     keys = list(model.state_dict())
@@ -100,6 +112,8 @@ def test_features_are_regular_fields_before_group_pooling():
     (dict(sre_conv_size=4), "kernel_size must be odd"),
     (dict(layers=(1, 1, 1)), "layers must list 4 block counts"),
     (dict(in_channels=0), "in_channels must be a positive int"),
+    (dict(skip_first_maxpool=False), "skip_first_maxpool must be True"),
+    (dict(stem_basis="fourier"), "basis must be one of"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

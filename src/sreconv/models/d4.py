@@ -1,9 +1,13 @@
 """D4 group-equivariant SRE-ResNets: orientation channels through every stage, exactly invariant logits.
 
-Built from :mod:`sreconv.nn.d4` (Cohen & Welling, ICML 2016, p4m group convolutions; SRE rings, Du et al.,
-ISBI 2025, arXiv:2501.09753, as the radial spatial basis): a lifting convolution turns the image into regular
-D4 fields (8 orientation channels per field), residual stages of group convolutions carry them, strides are
-the centre-aligned average poolings, and the head pools over the group and over space before the classifier.
+Built from :mod:`sreconv.nn.d4` (group convolutions, Cohen & Welling, ICML 2016, the p4m case; radial ring
+profiles as in SRE-Conv, Du et al., ISBI 2025, arXiv:2501.09753, and steerable CNNs, Weiler & Cesa, NeurIPS
+2019): a lifting convolution turns the image into regular D4 fields (8 orientation channels per field), residual
+stages of 3x3 group convolutions carry them, strides are the centre-aligned average poolings, and the head pools
+over the group (max) and over space before the classifier. The lifting kernel is band-limited (gaussian rings
+times ``cos m theta, sin m theta``, ``m <= 2``): it is the only layer that sees pixels, and its smoothness is
+what keeps the network accurate between quarter turns; the deeper kernels are free 3x3 cells. The design and
+every alternative measured are in ``benchmarks/ROBUSTNESS.md`` (design record).
 """
 
 from __future__ import annotations
@@ -84,20 +88,22 @@ class D4ResNet(ClassifierMixin, nn.Module):
         sre_conv_size: kernel size of the group convolutions, an int or one per stage.
         sre_k: rings of the radial bases, an int or one per stage (default ``k//2 + 1``).
         basis: spatial basis of the group convolutions, one name or one per stage (:data:`sreconv.nn.D4_BASES`).
-        gaussian_sigma: ring width of the group convolutions' gaussian/harmonic bases (default: half the ring
-            spacing).
+        gaussian_sigma: ring width of the group convolutions' gaussian/harmonic bases (default: the basis's).
         stem_kernel_size: odd kernel of the lifting convolution.
-        stem_basis: spatial basis of the lifting convolution (default ``'full'``: orientation-sensitive).
+        stem_basis: spatial basis of the lifting convolution (default ``'harmonic'``: band-limited).
         stem_max_frequency: highest angular frequency of a ``'harmonic'`` stem basis.
-        stem_gaussian_sigma: ring width of a ``'harmonic'`` stem basis (default: half the ring spacing).
+        stem_gaussian_sigma: ring width of a ``'harmonic'`` stem basis in cells (default 0.6 ring spacings).
         group_pool: ``'max'`` or ``'mean'`` over the 8 orientations before the global average pool.
         fields: regular fields of the first stage, doubled per stage, or one count per stage (overrides
             ``inplanes``).
-        skip_first_maxpool: accepted for the engine's uniform model arguments; this network has no stem
-            max-pool.
-        ring_basis: accepted and ignored (the basis is chosen by ``basis``).
+        skip_first_maxpool: must be True (the engine passes it to every invariant 2D model): this network has
+            no stem max-pool.
 
-    Shapes: ``(N, in_channels, H, W) -> (N, num_classes)``.
+    Shapes: ``(N, in_channels, H, W) -> (N, num_classes)``; features before the head ``(N, num_features, H', W')``
+    are invariant channels (group-pooled), ``num_features`` = the last stage's fields.
+
+    Raises:
+        ValueError: a bad argument (named in the message).
 
     Example:
         >>> model = D4ResNet(num_classes=3, in_channels=1, inplanes=8, sre_conv_size=3).eval()
@@ -119,15 +125,16 @@ class D4ResNet(ClassifierMixin, nn.Module):
         basis: str | Sequence[str] = "full",
         gaussian_sigma: float | None = None,
         stem_kernel_size: int = 3,
-        stem_basis: str = "full",
+        stem_basis: str = "harmonic",
         stem_max_frequency: int = 2,
         stem_gaussian_sigma: float | None = None,
         group_pool: str = "max",
         fields: int | Sequence[int] | None = None,
         skip_first_maxpool: bool = True,
-        ring_basis: str | None = None,
     ) -> None:
         super().__init__()
+        if skip_first_maxpool is not True:
+            raise ValueError("skip_first_maxpool must be True: the D4 ResNet has no stem max-pool")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
         if len(layers) != 4:
@@ -175,5 +182,19 @@ class D4ResNet(ClassifierMixin, nn.Module):
 
 @register_model(spatial_dims=2, group="d4")
 def sre_d4_resnet18(**kwargs: Any) -> D4ResNet:
-    """D4 group-equivariant ResNet-18 (regular fields, lifting stem): see :class:`D4ResNet`."""
+    """D4 group-equivariant SRE-ResNet-18: band-limited lifting, 3x3 group convolutions on regular fields.
+
+    ``inplanes`` sets the width as for the other models (16 -> 2 regular fields = 16 channels in the first
+    stage). ``sre_conv_size`` is the group convolutions' kernel size (the measured design: 3; ``sreconv train``
+    passes its ``--sre-conv-size``, whose default ``9 9 5 5`` builds a 9x slower network). See
+    :class:`D4ResNet` for every argument.
+
+    Example:
+        >>> model = sre_d4_resnet18(num_classes=10, in_channels=1, inplanes=16).eval()
+        >>> x = torch.randn(2, 1, 28, 28)
+        >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3))), atol=1e-5))
+        True
+        >>> sum(p.numel() for p in model.parameters())
+        87650
+    """
     return D4ResNet(**kwargs)
