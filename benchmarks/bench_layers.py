@@ -505,6 +505,8 @@ def parse_args(argv=None):
     p.add_argument("--size3d", type=int, default=16)
     p.add_argument("--model-batch", type=int, default=16)
     p.add_argument("--channels-last", action="store_true", help="inputs (and models) in channels-last memory")
+    p.add_argument("--retain-freed-memory", action="store_true",
+                   help="call sreconv.nn.tuning.retain_freed_memory() first (no page faults on reused memory)")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2, help="warm-up runs (the first one tunes auto)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -525,6 +527,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     command = "python benchmarks/bench_layers.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     device = torch.device(args.device)
+    if args.retain_freed_memory:
+        from sreconv.nn.tuning import retain_freed_memory
+
+        print(f"# retain_freed_memory: {retain_freed_memory()}")
     torch.manual_seed(0)
     official = None if args.no_peers else import_official(args.official_path)
     e2cnn = None if args.no_peers else import_e2cnn()

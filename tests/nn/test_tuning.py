@@ -293,3 +293,15 @@ def test_environment_variables(monkeypatch):
     assert tuning._env_workspace() == 2 * 2**20
     monkeypatch.delenv("SRECONV_WORKSPACE_MB")
     assert tuning._env_workspace() == tuning.DEFAULT_WORKSPACE_BYTES
+
+
+def test_retain_freed_memory_in_a_fresh_process():
+    """The allocator setting is process-wide and irreversible: try it in a child process."""
+    import subprocess
+    import sys
+
+    code = "from sreconv.nn.tuning import retain_freed_memory; print(retain_freed_memory())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    expected = "True" if sys.platform.startswith("linux") else result.stdout.strip()
+    assert result.stdout.strip() == expected

@@ -63,7 +63,10 @@ def sre_conv(
         weight: ``(C_out, C_in / groups, R)`` ring weights.
         basis: ``(R, *kernel_size)`` ring basis.
         bias: optional ``(C_out,)``.
-        stride, padding, dilation, groups: as in ``torch.nn.functional.conv2d``.
+        stride: as in ``torch.nn.functional.conv2d``.
+        padding: as in ``torch.nn.functional.conv2d`` (ints, tuples, ``'same'`` or ``'valid'``).
+        dilation: as in ``torch.nn.functional.conv2d``.
+        groups: as in ``torch.nn.functional.conv2d``.
 
     Returns:
         ``(N, C_out, *spatial_out)``.
@@ -99,7 +102,11 @@ def sre_conv_transpose(
         weight: ``(C_in, C_out / groups, R)`` ring weights (torch's transposed layout).
         basis: ``(R, *kernel_size)`` ring basis.
         bias: optional ``(C_out,)``.
-        stride, padding, output_padding, groups, dilation: as in ``torch.nn.functional.conv_transpose2d``.
+        stride: as in ``torch.nn.functional.conv_transpose2d``.
+        padding: as in ``torch.nn.functional.conv_transpose2d``.
+        output_padding: as in ``torch.nn.functional.conv_transpose2d``.
+        groups: as in ``torch.nn.functional.conv_transpose2d``.
+        dilation: as in ``torch.nn.functional.conv_transpose2d``.
 
     Returns:
         ``(N, C_out, *spatial_out)``.
