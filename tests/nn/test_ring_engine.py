@@ -27,6 +27,7 @@ from sreconv.nn.ring_conv import IMPLS, build_ring_plan, depthwise_conv, model_c
 
 CONV = {1: SREConv1d, 2: SREConv2d, 3: SREConv3d}
 PATHS = ["ring", "depthwise"]
+PATHS_FAST = ["ring", pytest.param("depthwise", marks=pytest.mark.slow)]  # depthwise: covered by the others
 ATOL = 1e-10
 
 
@@ -114,7 +115,7 @@ class TestPlan:
 
 
 class TestPathsMatchDense:
-    @pytest.mark.parametrize("path", PATHS)
+    @pytest.mark.parametrize("path", PATHS_FAST)
     @pytest.mark.parametrize("ndim", [1, 2, 3])
     @pytest.mark.parametrize("k", [1, 3, 5])
     def test_basic(self, path, ndim, k):
@@ -163,7 +164,7 @@ class TestPathsMatchDense:
                                 impl=path)
             assert_same_forward_and_grads(dense, other, torch.randn((2, 2) + (6,) * ndim, dtype=torch.float64))
 
-    @pytest.mark.parametrize("path", PATHS)
+    @pytest.mark.parametrize("path", PATHS_FAST)
     @pytest.mark.parametrize("ndim", [1, 2, 3])
     @pytest.mark.parametrize("force_circular", [True, False])
     def test_gaussian(self, path, ndim, force_circular):
@@ -172,7 +173,7 @@ class TestPathsMatchDense:
                             force_circular=force_circular, stride=2 if ndim == 2 else 1, impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn((2, 3) + (9,) * ndim, dtype=torch.float64))
 
-    @pytest.mark.parametrize("path", PATHS)
+    @pytest.mark.parametrize("path", PATHS_FAST)
     @pytest.mark.parametrize("kwargs", [dict(force_circular=False), dict(sre_k=2), dict(sre_k=5), dict(bias=False),
                                         dict(ring_basis="gaussian", gaussian_sigma=2.0, sre_k=4)])
     def test_ring_options(self, path, kwargs):
