@@ -1,5 +1,6 @@
 """Property tests: random valid argument sets behave exactly like torch's layers, and stay equivariant."""
 
+import pytest
 import torch
 import torch.nn as nn
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ CONV = {1: (SREConv1d, nn.Conv1d), 2: (SREConv2d, nn.Conv2d), 3: (SREConv3d, nn.
 TRANSPOSE = {1: (SREConvTranspose1d, nn.ConvTranspose1d), 2: (SREConvTranspose2d, nn.ConvTranspose2d),
              3: (SREConvTranspose3d, nn.ConvTranspose3d)}
 EXAMPLES = settings(max_examples=200, deadline=None)
+QUICK = settings(max_examples=25, deadline=None)  # the fast tier; the slow tier runs EXAMPLES
 
 
 def _copy_dense(ours, theirs):
@@ -45,9 +47,20 @@ def conv_args(draw):
     )
 
 
+@pytest.mark.slow
 @EXAMPLES
 @given(conv_args())
 def test_conv_matches_torch_layer(args):
+    check_conv_matches_torch_layer(args)
+
+
+@QUICK
+@given(conv_args())
+def test_conv_matches_torch_layer_quick(args):
+    check_conv_matches_torch_layer(args)
+
+
+def check_conv_matches_torch_layer(args):
     ours_cls, torch_cls = CONV[args["ndim"]]
     ours = ours_cls(**args["kwargs"], ring_basis=args["ring_basis"], dtype=torch.float64)
     theirs = torch_cls(**args["kwargs"], dtype=torch.float64)
@@ -104,8 +117,7 @@ def test_transpose_matches_torch_layer(args):
     torch.testing.assert_close(ours(x), theirs(x), atol=1e-10, rtol=0)
 
 
-@EXAMPLES
-@given(
+_SAME_PADDING = dict(
     k=st.sampled_from([1, 3, 5, 7, 9]),
     size=st.integers(5, 14),
     dilation=st.integers(1, 2),
@@ -115,7 +127,23 @@ def test_transpose_matches_torch_layer(args):
     padding_mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
     data=st.data(),
 )
+
+
+@pytest.mark.slow
+@EXAMPLES
+@given(**_SAME_PADDING)
 def test_same_padding_is_d4_equivariant(k, size, dilation, groups, ring_basis, force_circular, padding_mode, data):
+    check_same_padding(k, size, dilation, groups, ring_basis, force_circular, padding_mode, data)
+
+
+@QUICK
+@given(**_SAME_PADDING)
+def test_same_padding_is_d4_equivariant_quick(k, size, dilation, groups, ring_basis, force_circular, padding_mode,
+                                              data):
+    check_same_padding(k, size, dilation, groups, ring_basis, force_circular, padding_mode, data)
+
+
+def check_same_padding(k, size, dilation, groups, ring_basis, force_circular, padding_mode, data):
     if padding_mode != "zeros":
         size = max(size, dilation * (k // 2) + 1)  # reflect/circular padding must be smaller than the size
     sre_k = data.draw(st.none() | st.integers(1, 3))
