@@ -225,6 +225,30 @@ def format_log(path: str) -> str:
     return "\n".join(lines)
 
 
+def format_summary(path: str) -> str:
+    """The probe log grouped by probe label: seeds, and the mean (± std over seeds) of each score."""
+    import statistics
+
+    groups: dict[str, list[dict]] = {}
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            groups.setdefault(r["label"], []).append(r)
+
+    def cell(runs: list[dict], key: str) -> str:
+        values = [r[key] for r in runs]
+        text = f"{statistics.mean(values):.3f}"
+        return text + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
+
+    lines = ["| probe | aug | seeds | params | upright | mean 36 | worst | 45° |", "|---|---|---|---|---|---|---|---|"]
+    for label, runs in groups.items():
+        seeds = " ".join(str(r.get("seed", 0)) for r in runs)
+        lines.append(f"| {label} | {runs[0]['rotation_aug'] or '-'} | {seeds} | {runs[0]['params']} | "
+                     + " | ".join(cell(runs, k) for k in ("upright_acc", "mean_rot_acc", "worst_rot_acc", "acc_45"))
+                     + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("probes", nargs="*", help="names of PROBES")
@@ -232,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="an ad-hoc probe; ROTATION is 'any' or 'none'")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", action="store_true", help="print the log as a markdown table")
+    parser.add_argument("--summary", action="store_true", help="print the log grouped by probe (mean ± std)")
     parser.add_argument("--log", default=LOG)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
-    if args.table:
-        print(format_log(args.log))
+    if args.table or args.summary:
+        print(format_log(args.log) if args.table else format_summary(args.log))
         return 0
     if args.list:
         for label, entry in PROBES.items():
