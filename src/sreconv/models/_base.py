@@ -51,8 +51,9 @@ def check_resnet_args(model: nn.Module, extra: dict, downsample: str, modes: Seq
 
 def plain_stages(block: Callable[..., nn.Module], conv: Callable[..., nn.Module], layers: Sequence[int],
                  inplanes: int, norm_layer: Callable[..., nn.Module]) -> tuple[list[nn.Sequential], int]:
-    """The stages of a plain residual network (baselines, 2D or 3D) and its final width: width doubles and a
-    stride-2 block with a strided 1x1 shortcut opens every stage after the first.
+    """The stages of a plain residual network (baselines, 2D or 3D) and its final width.
+
+    Width doubles and a stride-2 block with a strided 1x1 shortcut opens every stage after the first.
     """
     current = inplanes
     stages = []

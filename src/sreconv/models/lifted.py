@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from ..groups import grid_symmetries
+from ..groups import GridSymmetry, grid_symmetries
 from .blocks import BasicBlock, SREBasicBlock
 from .registry import register_model
 from .resnet import SREResNet
@@ -35,6 +35,23 @@ from .resnet import SREResNet
 __all__ = ["D4Symmetrize", "LiftedSREResNet", "sre_resnet18_d4stem", "sre_resnet18_d4stage1"]
 
 POOLS = ("max", "mean")
+
+
+def _signed_permutation(g: GridSymmetry) -> tuple[bool, bool, bool]:
+    return g.perm == (1, 0), g.flips[0], g.flips[1]
+
+
+def _apply_signed_permutation(x: torch.Tensor, g: tuple[bool, bool, bool]) -> torch.Tensor:
+    """:meth:`GridSymmetry.apply` of a 2D element given as (transpose, flip rows, flip columns)."""
+    transpose, flip_rows, flip_columns = g
+    if transpose:
+        x = x.transpose(-2, -1)
+    dims: list[int] = []
+    if flip_rows:
+        dims.append(-2)
+    if flip_columns:
+        dims.append(-1)
+    return x.flip(dims) if len(dims) > 0 else x
 
 
 class D4Symmetrize(nn.Module):
@@ -61,16 +78,23 @@ class D4Symmetrize(nn.Module):
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         self.module = module
         self.pool = pool
-        self._elements = grid_symmetries(2)
+        # (transpose, flip rows, flip columns) of each element and of its inverse: plain tuples, so the
+        # forward is TorchScript-compatible.
+        self._elements: list[tuple[bool, bool, bool]] = [_signed_permutation(g) for g in grid_symmetries(2)]
+        self._inverses: list[tuple[bool, bool, bool]] = [_signed_permutation(g.inverse())
+                                                         for g in grid_symmetries(2)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
+        outs: list[torch.Tensor] = []
         if x.shape[-1] == x.shape[-2]:
-            copies = torch.cat([g.apply(x) for g in self._elements])
+            copies = torch.cat([_apply_signed_permutation(x, g) for g in self._elements])
             y = self.module(copies)
-            outs = [g.inverse().apply(y[i * n:(i + 1) * n]) for i, g in enumerate(self._elements)]
+            for i, g in enumerate(self._inverses):
+                outs.append(_apply_signed_permutation(y[i * n:(i + 1) * n], g))
         else:  # transposed copies have another shape: run them separately
-            outs = [g.inverse().apply(self.module(g.apply(x))) for g in self._elements]
+            for g, g_inv in zip(self._elements, self._inverses):
+                outs.append(_apply_signed_permutation(self.module(_apply_signed_permutation(x, g)), g_inv))
         stacked = torch.stack(outs)
         return stacked.amax(0) if self.pool == "max" else stacked.mean(0)
 
@@ -79,8 +103,10 @@ class D4Symmetrize(nn.Module):
 
 
 class LiftedSREResNet(SREResNet):
-    """SRE-ResNet-18 whose stem (``lift='stem'``) or stem + first stage (``lift='stage1'``) is a plain
-    convolutional front end wrapped in :class:`D4Symmetrize`. Exactly D4-invariant in eval mode.
+    """SRE-ResNet-18 with a plain convolutional front end wrapped in :class:`D4Symmetrize`.
+
+    The front end is the stem (``lift='stem'``) or stem + first stage (``lift='stage1'``). Exactly D4-invariant
+    in eval mode.
 
     Args:
         lift: ``'stem'`` or ``'stage1'``.

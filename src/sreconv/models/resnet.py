@@ -130,11 +130,12 @@ class SREResNet(ClassifierMixin, nn.Module):
         self.base_width = width_per_group
         self.num_classes = num_classes
 
-        self.conv1 = SREConv2d(in_channels, inplanes, kernel_size=stem_kernel_size, stride=1,
-                               padding=stem_kernel_size // 2, bias=False, sre_k=stem_sre_k,
-                               ring_basis=ring_basis)
-        self.bn1 = norm_layer(inplanes)
-        self.relu = nn.ReLU(inplace=True)
+        # nn.Module: the research variants replace the stem (see models/lifted.py)
+        self.conv1: nn.Module = SREConv2d(in_channels, inplanes, kernel_size=stem_kernel_size, stride=1,
+                                          padding=stem_kernel_size // 2, bias=False, sre_k=stem_sre_k,
+                                          ring_basis=ring_basis)
+        self.bn1: nn.Module = norm_layer(inplanes)
+        self.relu: nn.Module = nn.ReLU(inplace=True)
         if skip_first_maxpool:
             self.maxpool: nn.Module = nn.Identity()
         elif downsample == "official":
@@ -142,6 +143,7 @@ class SREResNet(ClassifierMixin, nn.Module):
         else:
             self.maxpool = SymmetricMaxPool2d(3, 2, 1)
         dilate = [False, *replace_stride_with_dilation]
+        self.layer1: nn.Module
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             self._make_layer(block, inplanes * 2 ** i, layers[i], stride=strides[i], dilate=dilate[i],
                              sre_conv_size=self.sre_conv_size[i], sre_k=self.sre_k[i]) for i in range(4))

@@ -25,6 +25,7 @@ from ._validation import (
     check_padding,
     check_tuple,
 )
+from .d4 import D4ConvBase
 from .functional import expand_kernel
 from .ring_basis import RING_BASES, make_ring_basis
 from .ring_conv import (
@@ -637,6 +638,9 @@ SRE_LAYERS = (SREConv1d, SREConv2d, SREConv3d, SREConvTranspose1d, SREConvTransp
 def export_to_conv(model: nn.Module) -> nn.Module:
     """Replaces every SRE layer inside ``model`` (in place) by its plain ``torch.nn`` equivalent.
 
+    SRE layers are the ring convolutions (:class:`SREConv2d`, ...) and the D4 lifting and group convolutions of
+    :mod:`sreconv.nn.d4`; each becomes the ``nn.ConvNd`` with its expanded kernel.
+
     The result needs only torch: it scripts with ``torch.jit.script`` and exports with ``torch.onnx``.
 
     Args:
@@ -650,7 +654,7 @@ def export_to_conv(model: nn.Module) -> nn.Module:
         >>> type(export_to_conv(net)[0]).__name__
         'Conv2d'
     """
-    if isinstance(model, _SREConvNd):
+    if isinstance(model, (_SREConvNd, D4ConvBase)):
         return model.to_conv()
     for name, child in model.named_children():
         setattr(model, name, export_to_conv(child))

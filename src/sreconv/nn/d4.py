@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -58,6 +59,7 @@ __all__ = [
     "d4_inverse",
     "regular_action",
     "d4_spatial_basis",
+    "D4ConvBase",
     "D4LiftConv2d",
     "D4GroupConv2d",
     "D4BatchNorm2d",
@@ -243,13 +245,17 @@ def _transformed_bases(basis: torch.Tensor) -> torch.Tensor:
     return torch.stack([g.apply(basis) for g in d4_elements()])
 
 
-class _D4Conv(nn.Module):
-    """Shared machinery: spatial basis buffers, initialisation, 'same' padding, export."""
+class D4ConvBase(nn.Module):
+    """Base of the D4 lifting and group convolutions.
 
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-    basis: torch.Tensor
-    transformed_basis: torch.Tensor
+    Holds the spatial basis buffers, the initialisation, the 'same' padding and the export (:meth:`to_conv`).
+    """
+
+    if TYPE_CHECKING:  # for mypy only: TorchScript cannot resolve the postponed (string) annotations
+        weight: torch.Tensor
+        bias: torch.Tensor | None
+        basis: torch.Tensor
+        transformed_basis: torch.Tensor
 
     def __init__(self, in_channels_total: int, out_fields: int, kernel_size: int, basis: str,
                  num_rings: int | None, max_frequency: int, gaussian_sigma: float | None, bias: bool,
@@ -267,13 +273,14 @@ class _D4Conv(nn.Module):
         self.gaussian_sigma = gaussian_sigma
         self.in_channels_total = in_channels_total
         self.out_fields = out_fields
-        spatial = d4_spatial_basis(basis, self.kernel_size, num_rings, max_frequency, gaussian_sigma,
-                                   torch.float64)
+        with torch.device("cpu"):  # a real computation even when the layer is built on the meta device
+            spatial = d4_spatial_basis(basis, self.kernel_size, num_rings, max_frequency, gaussian_sigma,
+                                       torch.float64)
+            transformed = _transformed_bases(spatial)
         real = dtype if dtype is not None else torch.get_default_dtype()
-        # Non-persistent: rebuilt from the arguments, so the state_dict holds only weight and bias.
-        self.register_buffer("basis", spatial.to(device=device, dtype=real), persistent=False)
-        self.register_buffer("transformed_basis", _transformed_bases(spatial).to(device=device, dtype=real),
-                             persistent=False)
+        self._buffer_masters: dict[str, torch.Tensor] = {}
+        self._register_derived_buffer("basis", spatial, device, real)
+        self._register_derived_buffer("transformed_basis", transformed, device, real)
         self._basis_norm2 = float(spatial.pow(2).sum()) / spatial.shape[0]
         if bias:
             self.bias = nn.Parameter(torch.empty(out_fields, device=device, dtype=dtype))
@@ -285,7 +292,26 @@ class _D4Conv(nn.Module):
         """Number of spatial basis functions per base kernel."""
         return int(self.basis.shape[0])
 
+    def _register_derived_buffer(self, name: str, value: torch.Tensor, device: torch.device | str | None,
+                                 dtype: torch.dtype | None) -> None:
+        # Non-persistent (the state_dict holds only weight and bias): rebuilt from its CPU master copy in
+        # reset_parameters() and load_state_dict(), so that a layer built on the meta device works after to_empty().
+        self._buffer_masters[name] = value
+        self.register_buffer(name, value.to(device=device, dtype=dtype), persistent=False)
+
+    def _restore_bases(self) -> None:
+        with torch.no_grad():
+            for name, value in self._buffer_masters.items():
+                getattr(self, name).copy_(value)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        self._restore_bases()
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def _init(self, fan_in_channels: int) -> None:
+        self._restore_bases()
         # Kaiming (fan-in) for the *expanded* kernel: each cell's variance is std^2 * sum_b basis_b[cell]^2.
         std = nn.init.calculate_gain("relu") / math.sqrt(fan_in_channels * self.num_basis * self._basis_norm2)
         nn.init.normal_(self.weight, 0.0, std)
@@ -341,7 +367,7 @@ class _D4Conv(nn.Module):
         return text
 
 
-class D4LiftConv2d(_D4Conv):
+class D4LiftConv2d(D4ConvBase):
     """Lifting convolution: plain channels -> regular D4 fields (Cohen & Welling, ICML 2016, p4m).
 
     ``y[o, g] = x * (g K_o)`` for the 8 elements ``g`` of D4: each base kernel ``K_o`` (orientation-sensitive
@@ -405,7 +431,7 @@ class D4LiftConv2d(_D4Conv):
         return f"{self.in_channels}, {self.out_fields} fields, " + self._extra()
 
 
-class D4GroupConv2d(_D4Conv):
+class D4GroupConv2d(D4ConvBase):
     """Group convolution between regular D4 fields (Cohen & Welling, ICML 2016, p4m).
 
     ``y[o, g] = sum_{i, h} x[i, h] * (g K_{o, i, g^-1 h})``: the base kernel connecting input orientation ``h``
@@ -435,7 +461,8 @@ class D4GroupConv2d(_D4Conv):
         True
     """
 
-    relative_index: torch.Tensor
+    if TYPE_CHECKING:  # as in D4ConvBase
+        relative_index: torch.Tensor
 
     def __init__(
         self,
@@ -458,8 +485,9 @@ class D4GroupConv2d(_D4Conv):
         self.weight = nn.Parameter(torch.empty(self.out_fields, self.in_fields, D4_ORDER, self.num_basis,
                                                device=device, dtype=dtype))
         # relative_index[g, h] = g^-1 h
-        relative = d4_cayley_table()[d4_inverse()]
-        self.register_buffer("relative_index", relative.to(device=device), persistent=False)
+        with torch.device("cpu"):
+            relative = d4_cayley_table()[d4_inverse()]
+        self._register_derived_buffer("relative_index", relative, device, None)
         self._radial = basis in ("hard", "gaussian") or self.kernel_size == 1
         self.reset_parameters()
 
