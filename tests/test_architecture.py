@@ -81,6 +81,7 @@ def _loaded_after(code: str) -> set[str]:
     return set(json.loads(out))
 
 
+@pytest.mark.slow
 def test_importing_the_core_loads_no_application_module_and_no_optional_package():
     baseline = _loaded_after("import torch, numpy")
     loaded = _loaded_after("import sreconv, sreconv.nn, sreconv.models, sreconv.equivariance, sreconv.serialization")

@@ -110,6 +110,7 @@ class TestStateDict:
 
 
 @pytest.mark.skipif(official_path() is None, reason="official SRE-Conv not installed (see tests/oracle)")
+@pytest.mark.slow
 class TestAgainstOfficialPackage:
     @pytest.mark.parametrize("cls,kwargs,shape", [
         ("SRE_Conv2d", dict(in_channels=3, out_channels=4, kernel_size=9, padding=4), (2, 3, 16, 16)),

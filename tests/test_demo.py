@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from sreconv import demo
 
 
@@ -10,6 +12,7 @@ def _angle_errors(out, name):
     return [float(v) for v in re.findall(r"deg ([\d.]+)", line)]
 
 
+@pytest.mark.slow
 def test_demo_reports_exactness_and_savings(capsys):
     demo.main()
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import sreconv
+from tests.tiers import representatives, slow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
@@ -18,7 +19,14 @@ def test_readme_has_examples():
     assert len(BLOCKS) >= 4
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+# Examples that build whole networks or convert real ones run in the full suite only.
+_HEAVY_BLOCK = re.compile(r"create_model|torchvision|monai")
+_HEAVY_MODULES = {"sreconv.equivariance", "sreconv.models.d4", "sreconv.models.lifted", "sreconv.models.registry",
+                  "sreconv.models.resnet", "sreconv.models.resnet3d"}
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=slow) if _HEAVY_BLOCK.search(block) else i
+                                   for i, block in enumerate(BLOCKS)])
 def test_readme_example(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples may write files
     exec(compile(BLOCKS[index], f"README.md[python block {index}]", "exec"), {"__name__": "__readme__"})
@@ -47,7 +55,7 @@ def test_examples_are_found():
     assert {"sreconv.nn.conv", "sreconv.models.registry", "sreconv.engine.train"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", representatives(MODULES, set(MODULES) - _HEAVY_MODULES))
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

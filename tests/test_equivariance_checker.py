@@ -8,6 +8,7 @@ from sreconv.models import create_model, sre_resnet18
 from sreconv.nn import SREConv2d, SREConv3d
 
 
+@pytest.mark.slow
 def test_sre_model_passes():
     report = check_equivariance(sre_resnet18(num_classes=3, inplanes=4), (3, 33, 33))
     assert report.passed and report.first_broken is None
@@ -27,6 +28,7 @@ def test_finds_the_offending_layer_in_a_broken_model():
     assert "layer3.1.conv1" in report.summary()
 
 
+@pytest.mark.slow
 def test_official_downsample_breaks_at_the_odd_pooling():
     model = sre_resnet18(num_classes=3, inplanes=4, skip_first_maxpool=True, downsample="official")
     report = check_equivariance(model, (3, 28, 28))  # 28 -> 14 -> 7 -> AvgPool2d(2) drops a row
@@ -54,6 +56,7 @@ def test_flatten_linear_is_named():
     assert [layer.kind for layer in report.layers[:3]] == ["equivariant", "permuted", "invariant"]
 
 
+@pytest.mark.slow
 def test_train_mode_and_float32_and_model_untouched():
     model = create_model("sre_resnet18", num_classes=3, inplanes=4)
     before = {k: v.clone() for k, v in model.state_dict().items()}

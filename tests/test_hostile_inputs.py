@@ -327,6 +327,7 @@ def test_planted_pickle_in_a_run_folder_is_not_run(finished, files, tmp_path, ca
     assert not (files / "PWNED").exists()
 
 
+@pytest.mark.slow
 def test_two_trainings_into_one_folder(tmp_path):
     """While one run trains into a folder, a second run into it is refused at once; the first is unharmed."""
     import json

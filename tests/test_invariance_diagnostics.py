@@ -4,6 +4,8 @@ its feature-distance measure is zero for an SRE network at a quarter turn and no
 import importlib.util
 import os
 
+import pytest
+
 from tests.data.fakes import write_fashion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +19,7 @@ def _script():
     return module
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_table(tmp_path, capsys):
     root = tmp_path / "fashion"
     write_fashion(str(root), n_train=64, n_test=24)
@@ -31,6 +34,7 @@ def test_tiny_run_prints_table(tmp_path, capsys):
     assert all(v >= 0 for v in values)
 
 
+@pytest.mark.slow
 def test_invariance_error_is_zero_at_quarter_turns_for_sre_only():
     import torch
 

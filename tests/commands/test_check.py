@@ -25,6 +25,7 @@ def test_check_plain_baseline_fails_and_names_layer(capsys):
     assert report["first_broken"] == "conv1" and not report["passed"]
 
 
+@pytest.mark.slow
 def test_check_3d(capsys):
     assert main(["check", "sre_r3d_18", *_SMALL, "--kw", "in_channels=1", "--size", "7", "--quiet"]) == 0
 
@@ -46,6 +47,7 @@ def test_check_checkpoint_files(tmp_path, capsys):
     assert "first layer breaking" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_official_checkpoint(tmp_path, capsys):
     kwargs = dict(sre_conv_size=[9, 9, 5, 5], skip_first_maxpool=True, num_classes=4, inplanes=8)
     result = run_official(dict(kind="model", name="sre_resnet18", kwargs=kwargs, input_shape=[2, 3, 16, 16],
@@ -78,6 +80,7 @@ def test_every_command_module_has_the_contract(name):
     assert callable(module.add_arguments) and callable(module.run)
 
 
+@pytest.mark.slow
 def test_python_m_sreconv():
     proc = subprocess.run([sys.executable, "-m", "sreconv", "models", "sre_*"], capture_output=True, text=True,
                           timeout=120)

@@ -39,6 +39,7 @@ def test_case_insensitive(tmp_path):
     assert build_dataset("BloodMNIST", "test", data_root=str(tmp_path)).name == "bloodmnist"
 
 
+@pytest.mark.slow
 def test_import_is_light():
     code = (
         "import sys, sreconv.data; "

@@ -37,6 +37,7 @@ def _states_equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_train_writes_outputs_and_eval_reads_them(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--eval-rot", "--eval-angles", "0", "90", "45",
@@ -103,6 +104,7 @@ def test_seed_readme_commands_parse():
                                                                         [5, 5, 5, 5], 4, 1e-2)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
     args = [*TINY, "--deterministic", "--seed", "3", "--num-workers", "0"]
     full, killed = tmp_path / "full", tmp_path / "killed"
@@ -125,6 +127,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         (killed / "results.json").read_text())["test"]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_gloo(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -190,6 +193,7 @@ def test_corrupted_npz_and_unknown_config_key(tmp_path, capsys):
     assert "did you mean 'epochs'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_wrong_channel_count(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
@@ -208,12 +212,14 @@ def test_wrong_channel_count(tmp_path, capsys):
         evaluate(model, TensorDataset(torch.rand(2, 3, 8, 8), torch.tensor([0, 1])))
 
 
+@pytest.mark.slow
 def test_console_error_has_no_traceback():
     r = _cli("train", "--dataset", "nosuchmnist")
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_shortened(tmp_path, capsys):
     out = tmp_path / "quick"
     assert main(["train", "--epochs", "1", "--limit-train", "128", "--limit-val", "32",

@@ -56,6 +56,7 @@ def test_second_writer_is_refused_at_once_naming_folder_and_holder(tmp_path, cap
         holder.release()
 
 
+@pytest.mark.slow
 def test_lock_of_a_killed_process_does_not_block(tmp_path):
     out = tmp_path / "run"
     code = f"from sreconv.engine.checkpoint import RunLock; import os, signal; RunLock({str(out)!r}).acquire(); " \
@@ -91,6 +92,7 @@ def test_resume_with_fewer_epochs_than_done_is_refused(finished_run, capsys):
     assert _snapshot(finished_run) == before
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_labels_the_weights_it_evaluates(tmp_path):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "2", "--out", str(out)]) == 0

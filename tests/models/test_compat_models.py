@@ -1,5 +1,6 @@
 """The SRE_Conv compatibility module exposes the official model names, backed by sreconv.models."""
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -23,6 +24,7 @@ def test_convert_to_SRE_conv_returns_the_model():
     assert isinstance(model[0], sreconv.SREConv2d)
 
 
+@pytest.mark.slow
 def test_top_level_exports():
     assert "sre_resnet18" in sreconv.list_models()
     model = sreconv.create_model("sre_resnet18", num_classes=2, inplanes=4, in_channels=1)

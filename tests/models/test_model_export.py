@@ -9,6 +9,7 @@ import torch
 import sreconv
 from sreconv import export_to_conv
 from sreconv.models import model_info
+from tests.tiers import representatives
 
 _KW = dict(num_classes=3, inplanes=8, in_channels=1)
 
@@ -21,7 +22,7 @@ def _input(name, size=12):
     return torch.randn(2, 1, *(size,) * model_info(name).spatial_dims)
 
 
-@pytest.mark.parametrize("name", sreconv.list_models())
+@pytest.mark.parametrize("name", representatives(sreconv.list_models(), ["sre_d4_resnet18"]))
 def test_torchscript_of_the_exported_model(name, tmp_path):
     model = _model(name)
     x = _input(name)

@@ -10,7 +10,7 @@ from tests.oracle import official_path, run_official
 
 from ._util import max_invariance_error
 
-pytestmark = pytest.mark.skipif(official_path() is None, reason="official SRE-Conv not installed")
+pytestmark = [pytest.mark.skipif(official_path() is None, reason="official SRE-Conv not installed"), pytest.mark.slow]
 
 
 def _rel_err(a, b):

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from sreconv.models import create_model, list_models, model_info
+from tests.tiers import representatives
 
 from ._util import max_invariance_error
 
@@ -62,7 +63,7 @@ def test_unknown_name_lists_valid_ones():
         create_model("sre_resnet_18")
 
 
-@pytest.mark.parametrize("name", list_models(invariant=True))
+@pytest.mark.parametrize("name", representatives(list_models(invariant=True), ["sre_resnet18"]))
 def test_every_invariant_model_is_exactly_invariant(name):
     info = model_info(name)
     model = create_model(name, in_channels=2, **_SMALL).double().eval()
@@ -72,7 +73,7 @@ def test_every_invariant_model_is_exactly_invariant(name):
         assert max_invariance_error(model, x, info.group) < 1e-10, (name, size)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", representatives(list_models(), ["sre_resnet18", "sre_r3d_18"]))
 def test_every_model_has_classifier_interface(name):
     info = model_info(name)
     model = create_model(name, in_channels=1, **_SMALL).eval()

@@ -67,6 +67,7 @@ class TestScriptAndOnnx:
         loaded = torch.jit.load(tmp_path / "net.pt")
         torch.testing.assert_close(loaded(x), expected, atol=1e-6, rtol=1e-6)
 
+    @pytest.mark.slow
     def test_onnx(self, tmp_path):
         onnx = pytest.importorskip("onnx")
         ort = pytest.importorskip("onnxruntime")

@@ -295,6 +295,7 @@ def test_environment_variables(monkeypatch):
     assert tuning._env_workspace() == tuning.DEFAULT_WORKSPACE_BYTES
 
 
+@pytest.mark.slow
 def test_retain_freed_memory_in_a_fresh_process():
     """The allocator setting is process-wide and irreversible: try it in a child process."""
     import subprocess

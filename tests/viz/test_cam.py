@@ -21,6 +21,7 @@ def _quarter_diff(text: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.slow
 def test_cam_grid_png_and_printed_invariance(tiny_run, tmp_path, capsys):
     out = tmp_path / "cam.png"
     assert (
@@ -58,6 +59,7 @@ def test_cam_grid_png_and_printed_invariance(tiny_run, tmp_path, capsys):
     assert max(rows[a] for a in (90.0, 180.0, 270.0)) < 1e-6
 
 
+@pytest.mark.slow
 def test_sweep_library_float32_and_model_untouched(tiny_run):
     run = load_run(tiny_run)
     x, _ = run.sample(0)
@@ -128,6 +130,7 @@ def _one_line_error(capsys, argv, expected):
     assert len(err.splitlines()) == 1 and err.startswith("sreconv ") and expected in err, err
 
 
+@pytest.mark.slow
 def test_bad_input_one_line_errors(tiny_run, tiny_3d_checkpoint, tmp_path, capsys):
     _one_line_error(capsys, ["cam", "--run", str(tmp_path / "nope")], "not found")
     _one_line_error(capsys, ["cam", "--run", tiny_run, "--index", "12"], "out of range")
@@ -140,6 +143,7 @@ def test_bad_input_one_line_errors(tiny_run, tiny_3d_checkpoint, tmp_path, capsy
         cam_class("fullgrad", 3)
 
 
+@pytest.mark.slow
 def test_console_script_error_has_no_traceback(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "sreconv", "cam", "--run", str(tmp_path / "missing")],

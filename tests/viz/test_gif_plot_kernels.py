@@ -12,6 +12,7 @@ from sreconv.viz.kernels import ring_radii
 from sreconv.viz.plots import PLOT_NAME, plot_results, run_labels
 
 
+@pytest.mark.slow
 def test_gif_frames_side_by_side(tiny_run, tmp_path, capsys):
     out = tmp_path / "turn.gif"
     assert (
@@ -47,6 +48,7 @@ def test_train_writes_rotation_plot(tiny_run):
     assert image.shape[0] > 200 and image.shape[1] > 800 and image[..., :3].std() > 10
 
 
+@pytest.mark.slow
 def test_plot_command_several_runs(tiny_run, tmp_path, capsys):
     results = json.load(open(os.path.join(tiny_run, "results.json")))
     other = dict(
@@ -86,6 +88,7 @@ def test_plot_errors(tmp_path, capsys):
     assert "no rotation or flip results" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_kernels_png(tiny_run, tmp_path, capsys):
     out = tmp_path / "k.png"
     assert main(["kernels", f"{tiny_run}/checkpoints/last.pt", "--channels", "3", "-o", str(out)]) == 0

@@ -48,6 +48,7 @@ def report(tiny_run, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_self_contained(report):
     page = report.read_text()
     for section in (
@@ -83,6 +84,7 @@ def _chromium(tmp_path, *args):
 @pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
 )
+@pytest.mark.slow
 def test_report_in_headless_chromium(report, tmp_path):
     checked = tmp_path / "checked.html"
     checked.write_text(report.read_text().replace("</body>", IMG_CHECK + "</body>"))

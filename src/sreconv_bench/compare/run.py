@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sreconv.nn.tuning import retain_freed_memory
+
 from .config import CompareConfig
 from .data import compare_datasets
 from .entries import Entry, build_entry_model, entry_available, resolve_entry
@@ -120,6 +122,8 @@ def run_compare(config: CompareConfig) -> dict[str, Any]:
     previous = [] if config.restart else _previous_runs(results_path, budget)
     if config.threads:
         torch.set_num_threads(config.threads)
+    # As in `sreconv train`: the comparison owns its process, every entry gets the same allocator setting.
+    retain_freed_memory()
     results: dict[str, Any] = {"command": config.command_line(), "machine": machine_description(),
                                "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "budget": budget,
                                "runs": previous, "skipped": {}}
