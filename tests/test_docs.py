@@ -4,6 +4,7 @@ import doctest
 import importlib
 import pkgutil
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,26 @@ def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _readme_commands():
+    """Every ``sreconv ...`` command line of the README's bash blocks (continuations joined, comments dropped)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if "-m" in words and "sreconv" in words:  # torchrun ... -m sreconv train ...
+                words = words[words.index("sreconv"):]
+            if words[:1] == ["sreconv"]:
+                commands.append(words[1:])
+    return commands
+
+
+def test_readme_commands_parse():
+    from sreconv.cli import build_parser
+
+    commands = _readme_commands()
+    assert len(commands) >= 15
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv)  # an unknown command or flag exits with argparse's error

@@ -697,6 +697,18 @@ def _backward_by_correlation(x, weight, grad_out, plan, geo, back_pads, per_samp
     return grad_x, grad_w
 
 
+def _geometry(basis: torch.Tensor, stride: int | Sequence[int], dilation: int | Sequence[int],
+              padding: int | Sequence[int]) -> tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Spatial dims, per-axis stride and dilation, and padding as ``F.pad`` pairs (last axis first)."""
+    n = basis.dim() - 1
+    strides = (stride,) * n if isinstance(stride, int) else tuple(stride)
+    dilations = (dilation,) * n if isinstance(dilation, int) else tuple(dilation)
+    pad_list = (padding,) * n if isinstance(padding, int) else tuple(padding)
+    if len(pad_list) == n:
+        pad_list = tuple(v for p in reversed(pad_list) for v in (p, p))
+    return n, strides, dilations, pad_list
+
+
 def ring_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -735,12 +747,7 @@ def ring_conv(
         >>> bool(torch.allclose(ring_conv(x, w, basis, padding=2), sre_conv(x, w, basis, padding=2), atol=1e-5))
         True
     """
-    n = basis.dim() - 1
-    stride = (stride,) * n if isinstance(stride, int) else tuple(stride)
-    dilation = (dilation,) * n if isinstance(dilation, int) else tuple(dilation)
-    pad_list = (padding,) * n if isinstance(padding, int) else tuple(padding)
-    if len(pad_list) == n:
-        pad_list = tuple(v for p in reversed(pad_list) for v in (p, p))
+    n, stride, dilation, pad_list = _geometry(basis, stride, dilation, padding)
     if plan is None:
         plan = build_ring_plan(basis)
         if plan is None:
@@ -955,12 +962,7 @@ def depthwise_conv(input: torch.Tensor, weight: torch.Tensor, basis: torch.Tenso
         >>> bool(torch.allclose(y, sre_conv(x, w, basis, padding=2), atol=1e-5))
         True
     """
-    n = basis.dim() - 1
-    stride = (stride,) * n if isinstance(stride, int) else tuple(stride)
-    dilation = (dilation,) * n if isinstance(dilation, int) else tuple(dilation)
-    pad_list = (padding,) * n if isinstance(padding, int) else tuple(padding)
-    if len(pad_list) == n:
-        pad_list = tuple(v for p in reversed(pad_list) for v in (p, p))
+    n, stride, dilation, pad_list = _geometry(basis, stride, dilation, padding)
     pairs = tuple((pad_list[2 * (n - 1 - i)], pad_list[2 * (n - 1 - i) + 1]) for i in range(n))
     if padding_mode != "zeros" or any(b != a for b, a in pairs):
         if any(pad_list):
