@@ -30,6 +30,7 @@ def test_check_3d(capsys):
     assert main(["check", "sre_r3d_18", *_SMALL, "--kw", "in_channels=1", "--size", "7", "--quiet"]) == 0
 
 
+@pytest.mark.slow
 def test_check_checkpoint_files(tmp_path, capsys):
     model = sre_resnet18(num_classes=3, inplanes=4, in_channels=1, sre_conv_size=[5, 5, 3, 3])
     torch.save(model, tmp_path / "model.pt")
@@ -88,6 +89,7 @@ def test_python_m_sreconv():
     assert proc.returncode == 0 and "sre_r3d_18" in names and "plain_resnet18" not in names
 
 
+@pytest.mark.slow
 def test_check_reads_a_training_checkpoint(tmp_path, capsys):
     """A sreconv train checkpoint names its model and arguments: no --model or --kw needed."""
     pytest.importorskip("mlxtend")
@@ -117,6 +119,7 @@ def test_constant_output_is_reported_or_reinitialised(tmp_path, capsys):
     assert report["constant_output"] and not report["passed"]
 
 
+@pytest.mark.slow
 def test_plane_group_for_a_video_model(capsys):
     assert main(["check", "sre_r3d_18", *_SMALL, "--kw", "in_channels=1", "--size", "7", "--group", "plane",
                  "--quiet"]) == 0

@@ -162,6 +162,7 @@ def test_bad_inputs_one_line_error(argv, message, capsys):
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rotation, expected", [(None, None), ("any", "RandomRotation"), ("rot90", "RandomRot90")])
 def test_train_rot_reaches_the_training_pipeline(rotation, expected):
     from sreconv.engine.runner import build_datasets

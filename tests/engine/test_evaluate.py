@@ -81,6 +81,7 @@ def test_default_angles_and_mask():
     assert len(rot["acc"]) == 36
 
 
+@pytest.mark.slow
 def test_invariant_model_3d_axes_and_depth_flip():
     images, _ = _data(ndim=3, n=8, size=7)
     model = InvariantNet(ndim=3).double().eval()

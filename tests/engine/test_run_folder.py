@@ -67,6 +67,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_resume_refuses_model_change_and_changes_nothing(finished_run, capsys):
     before = _snapshot(finished_run)
     assert main(["train", "--resume", str(finished_run), "--model", "sre_resnet34", "--no-progress"]) == 2
@@ -104,12 +105,14 @@ def test_resume_of_a_finished_run_labels_the_weights_it_evaluates(tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text())["eval_rot"] is True  # an allowed change, recorded
 
 
+@pytest.mark.slow
 def test_resume_with_another_out_is_refused(finished_run, tmp_path, capsys):
     assert main(["train", "--resume", str(finished_run), "--out", str(tmp_path / "other")]) == 2
     assert "conflicts with --resume" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_last_checkpoint_is_reported_and_kept(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0

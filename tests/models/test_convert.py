@@ -27,6 +27,7 @@ def converted_resnet18():
     return model.double().eval(), report
 
 
+@pytest.mark.slow
 def test_torchvision_resnet18_report(converted_resnet18):
     model, report = converted_resnet18
     assert len(report.converted) == 17  # every 3x3/7x7 convolution

@@ -14,6 +14,7 @@ TINY = dict(num_classes=3, in_channels=1, inplanes=4, skip_first_maxpool=True, s
 
 @pytest.mark.parametrize("name", representatives(["sre_resnet18_d4stem", "sre_resnet18_d4stage1"],
                                                  ["sre_resnet18_d4stage1"]))
+@pytest.mark.slow
 def test_registered_and_invariant(name):
     assert name in list_models(invariant=True) and model_info(name).group == "d4"
     model = create_model(name, **TINY)

@@ -56,7 +56,7 @@ def test_onnx_of_the_exported_model(name, tmp_path):
         torch.testing.assert_close(torch.from_numpy(got), model(x), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", sreconv.list_models())
+@pytest.mark.parametrize("name", representatives(sreconv.list_models(), ["sre_d4_resnet18"]))
 def test_meta_device_then_materialise(name):
     with torch.device("meta"):
         meta = sreconv.create_model(name, **_KW)

@@ -22,6 +22,7 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_parameter_counts_match_official():
     # official SRE_Conv 1.0.2 counts (tests/oracle/official_*_keys.txt and the paper's figures)
     assert n_params(sre_resnet18(sre_conv_size=[9, 9, 5, 5], num_classes=9, skip_first_maxpool=True)) == 3996105

@@ -43,6 +43,7 @@ def rotation_error(layer, image, disc, angle):
     return float(diff[..., disc].norm() / ref[..., disc].norm())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k,rings", [(5, 3), (9, 3), (9, 5)])
 def test_gaussian_rings_beat_hard_rings(camera, k, rings):
     image, disc = camera

@@ -52,6 +52,7 @@ def test_even_basis_rings():
         symmetric_ring_basis((4, 4), ring_basis="soft")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [7, 8])
 def test_even_conv_equivariant_at_stride_one(size):
     x = torch.randn(2, 3, size, size, dtype=torch.float64)

@@ -185,7 +185,8 @@ class TestEquivariance1D3D:
 
 
 class TestGradcheck:
-    @pytest.mark.parametrize("cls,ndim", [(SREConv2d, 2), (SREConv3d, 3), (SREConvTranspose2d, 2)])
+    @pytest.mark.parametrize("cls,ndim", [(SREConv2d, 2), pytest.param(SREConv3d, 3, marks=pytest.mark.slow),
+                                          (SREConvTranspose2d, 2)])
     def test_gradcheck(self, cls, ndim):
         layer = cls(2, 2, 3, padding=1, ring_basis="gaussian", dtype=torch.float64)
         x = torch.randn((1, 2) + (4,) * ndim, dtype=torch.float64, requires_grad=True)
@@ -283,6 +284,7 @@ class TestModule:
         layer = SREConv3d(1, 2, 3, device="cpu", dtype=torch.float64)
         assert layer.weight.dtype == layer.basis.dtype == layer.bias.dtype == torch.float64
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
     def test_compile(self, backend):
         layer = randomize(SREConv2d(2, 3, 5, padding=2))

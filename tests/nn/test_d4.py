@@ -181,6 +181,7 @@ def test_radial_group_conv_sees_orientation_only_through_the_channels():
 # ----------------------------------------------------------------------------------- gradients, state
 
 
+@pytest.mark.slow
 def test_gradcheck():
     from torch.func import functional_call
 

@@ -87,6 +87,7 @@ def transpose_args(draw):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(conv_args(), st.sampled_from(["ring", "depthwise"]), st.booleans())
 def test_ring_paths_match_the_dense_path(args, path, channels_last):
@@ -106,6 +107,7 @@ def test_ring_paths_match_the_dense_path(args, path, channels_last):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
+@pytest.mark.slow
 @EXAMPLES
 @given(transpose_args())
 def test_transpose_matches_torch_layer(args):

@@ -283,7 +283,7 @@ class TestRingAutograd:
         return f, (x, layer.weight, layer.bias)
 
     @pytest.mark.parametrize("path", PATHS)
-    @pytest.mark.parametrize("ndim", [1, 2, pytest.param(3, marks=pytest.mark.slow)])
+    @pytest.mark.parametrize("ndim", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)])
     def test_gradcheck(self, path, ndim):
         f, inputs = self._layer_and_input(path, ndim)
         assert gradcheck(f, inputs)
@@ -422,6 +422,7 @@ class TestImplSwitch:
 
 
 class TestCompileAndTrace:
+    @pytest.mark.slow
     @pytest.mark.parametrize("backend", ["eager", pytest.param("aot_eager", marks=pytest.mark.slow)])
     @pytest.mark.parametrize("impl", ["ring", "depthwise", pytest.param("auto", marks=pytest.mark.slow)])
     def test_compile(self, backend, impl):

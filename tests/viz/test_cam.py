@@ -75,6 +75,7 @@ def test_sweep_library_float32_and_model_untouched(tiny_run):
     assert torch.equal(model(x[None]).detach(), before)
 
 
+@pytest.mark.slow
 def test_layer_choice_and_other_methods(tiny_run, tmp_path, capsys):
     run = load_run(tiny_run)
     assert find_target_layer(run.model)[0] == "layer4"
@@ -111,6 +112,7 @@ def test_layer_choice_and_other_methods(tiny_run, tmp_path, capsys):
     assert iio.imread(out).shape[0] > 100
 
 
+@pytest.mark.slow
 def test_3d_central_slices(tiny_3d_checkpoint, tmp_path, capsys):
     out = tmp_path / "cam3d.png"
     assert (

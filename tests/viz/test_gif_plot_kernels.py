@@ -43,6 +43,7 @@ def test_gif_frames_side_by_side(tiny_run, tmp_path, capsys):
     assert not np.array_equal(frames[0], frames[1])  # the image turns
 
 
+@pytest.mark.slow
 def test_train_writes_rotation_plot(tiny_run):
     image = iio.imread(os.path.join(tiny_run, PLOT_NAME))
     assert image.shape[0] > 200 and image.shape[1] > 800 and image[..., :3].std() > 10
@@ -65,6 +66,7 @@ def test_plot_command_several_runs(tiny_run, tmp_path, capsys):
     assert run_labels([tiny_run, str(path)], [results, other]) == ["tiny_sre", "other"]
 
 
+@pytest.mark.slow
 def test_plot_3d_axes_and_flips_only(tmp_path):
     block = {"angles": [0.0, 90.0, 180.0], "acc": [0.8, 0.8, 0.8], "auc": [float("nan")] * 3}
     res3d = {
