@@ -283,7 +283,8 @@ class TestRingAutograd:
         return f, (x, layer.weight, layer.bias)
 
     @pytest.mark.parametrize("path", PATHS)
-    @pytest.mark.parametrize("ndim", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)])
+    @pytest.mark.parametrize("ndim", [1, pytest.param(2, marks=pytest.mark.slow),
+                                      pytest.param(3, marks=pytest.mark.slow)])
     def test_gradcheck(self, path, ndim):
         f, inputs = self._layer_and_input(path, ndim)
         assert gradcheck(f, inputs)
