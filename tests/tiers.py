@@ -1,4 +1,4 @@
-"""The two test tiers: ``pytest -m "not slow"`` (the fast tier, about a minute on 2 cores) and the full suite.
+"""The two test tiers: ``pytest -m "not slow"`` (the fast tier) and the full suite (README.md has their times).
 
 ``slow`` marks the end-to-end runs, the oracle and zoo tests and whole-model checks beyond one representative.
 """
