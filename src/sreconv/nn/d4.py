@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -251,11 +250,10 @@ class D4ConvBase(nn.Module):
     Holds the spatial basis buffers, the initialisation, the 'same' padding and the export (:meth:`to_conv`).
     """
 
-    if TYPE_CHECKING:  # for mypy only: TorchScript cannot resolve the postponed (string) annotations
-        weight: torch.Tensor
-        bias: torch.Tensor | None
-        basis: torch.Tensor
-        transformed_basis: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    basis: torch.Tensor
+    transformed_basis: torch.Tensor
 
     def __init__(self, in_channels_total: int, out_fields: int, kernel_size: int, basis: str,
                  num_rings: int | None, max_frequency: int, gaussian_sigma: float | None, bias: bool,
@@ -461,8 +459,7 @@ class D4GroupConv2d(D4ConvBase):
         True
     """
 
-    if TYPE_CHECKING:  # as in D4ConvBase
-        relative_index: torch.Tensor
+    relative_index: torch.Tensor
 
     def __init__(
         self,
