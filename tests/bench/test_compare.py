@@ -101,7 +101,8 @@ def test_entries_resolve_to_registered_models_or_importable_peers():
             module, function = entry.factory.split(":")
             assert callable(getattr(__import__(module, fromlist=[function]), function))
     assert set(DEFAULT_MODELS) <= set(ENTRIES)
-    for label in ("gmr", "gmr_rotaug", "sre_d4", "sre_d4_rotaug"):
+    for label in ("gmr", "gmr_rotaug", "sre_d4", "sre_d4_rotaug", "sre_d4_aligned", "sre_d4_aligned_rotaug",
+                  "e2cnn_aligned", "e2cnn_aligned_rotaug"):
         assert label in DEFAULT_MODELS
     assert ENTRIES["gmr_rotaug"].rotation_aug == "any" and ENTRIES["gmr"].rotation_aug is None
     assert resolve_entry("sre_resnet34").model == "sre_resnet34"  # any registry name is an entry

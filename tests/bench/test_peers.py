@@ -23,6 +23,13 @@ def test_e2cnn_peer():
         for g in (lambda t: t.rot90(1, (2, 3)), lambda t: t.flip(-1), lambda t: t.transpose(-1, -2)):
             assert torch.allclose(model(g(x)), y, atol=1e-5 * y.abs().max().item())
 
+        # the same principal-axis alignment as sre_d4_aligned_resnet18, still exactly invariant
+        aligned = e2cnn_d4_resnet18(num_classes=3, in_channels=1, inplanes=8, align_input=True).eval()
+        assert type(aligned.align).__name__ == "PrincipalAxisAlign2d" and type(model.align).__name__ == "Identity"
+        y = aligned(x)
+        for g in (lambda t: t.rot90(1, (2, 3)), lambda t: t.flip(-1), lambda t: t.transpose(-1, -2)):
+            assert torch.allclose(aligned(g(x)), y, atol=1e-5 * y.abs().max().item())
+
 
 @pytest.mark.skipif(not HAS_GMR, reason="needs gmr-conv (pip install --no-deps gmr-conv==1.0.3)")
 def test_gmr_peer_builds_with_the_compare_kernels_and_is_not_exact_on_odd_sizes():

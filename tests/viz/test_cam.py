@@ -154,3 +154,18 @@ def test_console_script_error_has_no_traceback(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+
+
+def test_aligned_model_maps_are_drawn_in_the_input_frame():
+    from sreconv.models import D4ResNet
+    from sreconv.nn import align_principal_axes
+
+    aligned = D4ResNet(num_classes=3, in_channels=1, inplanes=8, layers=(1, 1, 1, 1), align_input=True).eval()
+    plain = D4ResNet(num_classes=3, in_channels=1, inplanes=8, layers=(1, 1, 1, 1)).eval()
+    plain.load_state_dict(aligned.state_dict())
+    x = torch.rand(2, 1, 20, 20)
+    maps = compute_cams(aligned, x, [0, 1])
+    in_aligned_frame = compute_cams(plain, align_principal_axes(x), [0, 1])
+    assert np.abs(maps - in_aligned_frame).max() > 0.05  # the alignment turned the images
+    expected = aligned.align.to_input_frame(torch.from_numpy(in_aligned_frame)[:, None], x)[:, 0].numpy()
+    np.testing.assert_allclose(maps, expected, atol=1e-5)

@@ -2,7 +2,7 @@
 
 from .blocks import SREBasicBlock, SREBasicBlock3d, SREBottleneck
 from .convert import ConversionReport, convert_to_sre, convert_to_SRE_conv
-from .d4 import D4BasicBlock, D4ResNet, sre_d4_resnet18
+from .d4 import D4BasicBlock, D4ResNet, sre_d4_aligned_resnet18, sre_d4_resnet18
 from .lifted import D4Symmetrize, LiftedSREResNet, sre_resnet18_d4stage1, sre_resnet18_d4stem
 from .registry import GROUPS, ModelInfo, create_model, list_models, model_info, register_model
 from .resnet import (
@@ -43,6 +43,7 @@ __all__ = [
     "plain_resnet18",
     "plain_resnet34",
     "register_model",
+    "sre_d4_aligned_resnet18",
     "sre_d4_resnet18",
     "sre_r3d_18",
     "sre_r3d_34",

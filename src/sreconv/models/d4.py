@@ -6,8 +6,11 @@ profiles as in SRE-Conv, Du et al., ISBI 2025, arXiv:2501.09753, and steerable C
 stages of 3x3 group convolutions carry them, strides are the centre-aligned average poolings, and the head pools
 over the group (max) and over space before the classifier. The lifting kernel is band-limited (gaussian rings
 times ``cos m theta, sin m theta``, ``m <= 2``): it is the only layer that sees pixels, and its smoothness is
-what keeps the network accurate between quarter turns; the deeper kernels are free 3x3 cells. The design and
-every alternative measured are in ``benchmarks/ROBUSTNESS.md`` (design record).
+what keeps the network accurate between quarter turns; the deeper kernels are free 3x3 cells.
+``sre_d4_aligned_resnet18`` puts a principal-axis alignment of the input in front
+(:class:`sreconv.nn.PrincipalAxisAlign2d`, canonicalisation as in Kaba et al., ICML 2023): the exact D4
+invariance is kept and the angles between quarter turns are turned back before the network sees them. The design
+and every alternative measured are in ``benchmarks/ROBUSTNESS.md`` (design record).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..nn.canonical import PrincipalAxisAlign2d
 from ..nn.d4 import D4_BASES, D4_ORDER, D4_POOLS, D4BatchNorm2d, D4GroupConv2d, D4GroupPool2d, D4LiftConv2d
 from ..nn.pooling import SymmetricAvgPool2d
 from ._base import ClassifierMixin, classifier_head, per_stage
 from .registry import register_model
 
-__all__ = ["D4BasicBlock", "D4ResNet"]
+__all__ = ["D4BasicBlock", "D4ResNet", "sre_d4_resnet18", "sre_d4_aligned_resnet18"]
 
 
 def _per_stage_choice(value: str | Sequence[str], name: str, choices: Sequence[str]) -> list[str]:
@@ -98,6 +102,8 @@ class D4ResNet(ClassifierMixin, nn.Module):
             ``inplanes``).
         skip_first_maxpool: must be True (the engine passes it to every invariant 2D model): this network has
             no stem max-pool.
+        align_input: turn every input image onto its principal axes first (:class:`sreconv.nn.PrincipalAxisAlign2d`):
+            still exactly D4-invariant, and invariant to any other angle up to resampling.
 
     Shapes: ``(N, in_channels, H, W) -> (N, num_classes)``; features before the head ``(N, num_features, H', W')``
     are invariant channels (group-pooled), ``num_features`` = the last stage's fields.
@@ -131,6 +137,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         group_pool: str = "max",
         fields: int | Sequence[int] | None = None,
         skip_first_maxpool: bool = True,
+        align_input: bool = False,
     ) -> None:
         super().__init__()
         if skip_first_maxpool is not True:
@@ -150,6 +157,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         width = widths[0]
         self.in_channels = in_channels
         self.num_classes = num_classes
+        self.align: nn.Module = PrincipalAxisAlign2d() if align_input else nn.Identity()
         self.conv1 = D4LiftConv2d(in_channels, width, stem_kernel_size, stem_basis, max_frequency=stem_max_frequency,
                                   gaussian_sigma=stem_gaussian_sigma)
         self.bn1 = D4BatchNorm2d(width)
@@ -175,7 +183,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
                 nn.init.zeros_(m.bias)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn1(self.conv1(self.align(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.gpool(x)
 
@@ -198,3 +206,19 @@ def sre_d4_resnet18(**kwargs: Any) -> D4ResNet:
         87650
     """
     return D4ResNet(**kwargs)
+
+
+@register_model(spatial_dims=2, group="d4")
+def sre_d4_aligned_resnet18(**kwargs: Any) -> D4ResNet:
+    """:func:`sre_d4_resnet18` behind a principal-axis alignment of the input (``align_input=True``).
+
+    Exactly D4-invariant like the plain one; every other angle is turned back onto the image's principal axes
+    before the network sees it, so the logits change between quarter turns only by resampling.
+
+    Example:
+        >>> model = sre_d4_aligned_resnet18(num_classes=10, in_channels=1, inplanes=16).eval()
+        >>> x = torch.randn(2, 1, 28, 28)
+        >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3)).flip(-1)), atol=1e-5))
+        True
+    """
+    return D4ResNet(**{"align_input": True, **kwargs})

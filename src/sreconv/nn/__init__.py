@@ -1,5 +1,14 @@
 """Layers, ring bases and functional ops of sreconv (depend only on torch and numpy)."""
 
+from .canonical import (
+    ALIGN_INTERPOLATIONS,
+    PrincipalAxisAlign2d,
+    PrincipalAxisAlign3d,
+    align_principal_axes,
+    align_principal_axes3d,
+    principal_axes3d,
+    principal_axis_angle,
+)
 from .centered import (
     CenteredConvTranspose,
     CenteredSREConvTranspose1d,
@@ -74,6 +83,13 @@ from .tuning import (
 )
 
 __all__ = [
+    "ALIGN_INTERPOLATIONS",
+    "PrincipalAxisAlign2d",
+    "PrincipalAxisAlign3d",
+    "align_principal_axes",
+    "align_principal_axes3d",
+    "principal_axes3d",
+    "principal_axis_angle",
     "CenteredConvTranspose",
     "CenteredSREConvTranspose1d",
     "CenteredSREConvTranspose2d",

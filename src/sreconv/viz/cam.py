@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..nn.canonical import PrincipalAxisAlign2d, PrincipalAxisAlign3d
 from .run import VizError
 
 __all__ = [
@@ -146,6 +147,9 @@ def compute_cams(
 ) -> np.ndarray:
     """CAMs of a batch ``x`` ``(N, C, *S)`` for the given class per item, scaled to ``[0, 1]`` per map.
 
+    A model that aligns its input first (an ``align`` :class:`~sreconv.nn.PrincipalAxisAlign2d` or ``3d``, e.g.
+    ``sre_d4_aligned_resnet18``) gets its maps turned back from the aligned frame into the input's.
+
     Returns:
         ``(N, *S)`` float32 array at input resolution (grad-cam's own min-max scaling and resizing).
     """
@@ -160,7 +164,13 @@ def compute_cams(
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
     maps = np.asarray(maps, dtype=np.float32)
     # grad-cam returns (N, W, H, D)-ordered sizes for volumes only if they are cubic; keep ours explicit.
-    return maps.reshape(x.shape[0], *x.shape[2:])
+    maps = maps.reshape(x.shape[0], *x.shape[2:])
+    align = getattr(model, "align", None)
+    if isinstance(align, (PrincipalAxisAlign2d, PrincipalAxisAlign3d)):
+        # the target layer sees the aligned image: draw its map where the input's pixels are
+        turned = align.to_input_frame(torch.from_numpy(maps)[:, None].to(x.dtype), x.cpu())
+        maps = turned[:, 0].float().numpy()
+    return maps
 
 
 def rotate_view(x: torch.Tensor, angle: float, axis: str = "z", fill: float = 0.0) -> torch.Tensor:

@@ -57,13 +57,19 @@ ENTRIES: dict[str, Entry] = {e.label: e for e in [
     # 3x3 group convolutions, like the e2cnn peer, whatever the budget's SRE kernel sizes (the measured design).
     *_pair("sre_d4", "sre_d4_resnet18", "D4 group-equivariant SRE-ResNet-18 (regular fields in every stage)",
            {"sre_conv_size": 3}),
+    *_pair("sre_d4_aligned", "sre_d4_aligned_resnet18",
+           "D4 group-equivariant SRE-ResNet-18 behind a principal-axis alignment of the input", {"sre_conv_size": 3}),
     *_pair("e2cnn", "e2cnn_d4_resnet18", "e2cnn D4 regular-field ResNet-18", **_E2CNN),
+    # the peer with the same alignment: what the canonicalisation alone is worth
+    *_pair("e2cnn_aligned", "e2cnn_d4_resnet18", "e2cnn D4 ResNet-18 behind the same principal-axis alignment",
+           {"align_input": True}, **_E2CNN),
     *_pair("gmr", "gmr_resnet18", "GMR-Conv ResNet-18 (learnable gaussian-mixture rings)", **_GMR),
 ]}
 
 #: The default set of ``sreconv compare``.
-DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_gauss", "sre_gauss_rotaug", "sre_d4", "sre_d4_rotaug", "e2cnn",
-                  "e2cnn_rotaug", "gmr", "gmr_rotaug"]
+DEFAULT_MODELS = ["cnn", "cnn_rotaug", "sre_gauss", "sre_gauss_rotaug", "sre_d4", "sre_d4_rotaug", "sre_d4_aligned",
+                  "sre_d4_aligned_rotaug", "e2cnn", "e2cnn_rotaug", "e2cnn_aligned", "e2cnn_aligned_rotaug", "gmr",
+                  "gmr_rotaug"]
 
 
 def resolve_entry(label: str) -> Entry:

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from sreconv.models._base import ClassifierMixin
+from sreconv.nn.canonical import PrincipalAxisAlign2d
 from sreconv.nn.pooling import SymmetricAvgPool2d
 
 __all__ = ["E2ResNet", "e2cnn_d4_resnet18"]
@@ -107,13 +108,15 @@ class E2ResNet(ClassifierMixin, nn.Module):
         inplanes: channels of the first stage, as the plain ResNet: ``max(1, inplanes // 8)`` regular fields
             of 8 channels each, doubled at every stage.
         layers: blocks per stage.
+        align_input: turn every input image onto its principal axes first (:class:`sreconv.nn.PrincipalAxisAlign2d`),
+            as ``sre_d4_aligned_resnet18`` does: the same canonicalisation in front of the peer.
         **ignored: other registry keyword arguments (e.g. ``sre_conv_size``) are accepted and ignored.
     """
 
     spatial_dims = 2
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, inplanes: int = 16,
-                 layers: list[int] = (2, 2, 2, 2), **ignored: Any) -> None:
+                 layers: list[int] = (2, 2, 2, 2), align_input: bool = False, **ignored: Any) -> None:
         super().__init__()
         try:
             from e2cnn import gspaces
@@ -124,6 +127,7 @@ class E2ResNet(ClassifierMixin, nn.Module):
         gs = gspaces.FlipRot2dOnR2(N=4)
         self.in_channels = in_channels
         self.num_classes = num_classes
+        self.align: nn.Module = PrincipalAxisAlign2d() if align_input else nn.Identity()
         fields = max(1, inplanes // 8)
         current = enn.FieldType(gs, in_channels * [gs.trivial_repr])
         stem_type = enn.FieldType(gs, fields * [gs.regular_repr])
@@ -144,7 +148,7 @@ class E2ResNet(ClassifierMixin, nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn1(self.conv1(self.align(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.gpool(x)
 
