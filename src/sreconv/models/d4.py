@@ -216,9 +216,9 @@ def sre_d4_aligned_resnet18(**kwargs: Any) -> D4ResNet:
     before the network sees it, so the logits change between quarter turns only by resampling.
 
     Example:
-        >>> model = sre_d4_aligned_resnet18(num_classes=10, in_channels=1, inplanes=16).eval()
-        >>> x = torch.randn(2, 1, 28, 28)
-        >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3)).flip(-1)), atol=1e-5))
+        >>> model = sre_d4_aligned_resnet18(num_classes=10, in_channels=1, inplanes=16).eval().double()
+        >>> x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+        >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3)).flip(-1)), atol=1e-10))
         True
     """
     return D4ResNet(**{"align_input": True, **kwargs})

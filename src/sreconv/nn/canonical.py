@@ -12,7 +12,10 @@ parameter-free canonicaliser: the orientation of the second moments, as in class
 
 The angle is undefined for images whose second moments are isotropic (a disc, a uniform square): there
 rounding decides it, so the D4 equivariance holds only to the size of that rounding's effect and the alignment is
-arbitrary. Exactly isotropic images are rare; even uniform noise is not (the tests use it).
+arbitrary. Exactly isotropic images are rare; even uniform noise is not (the tests use it). The angle's own
+rounding moves the sampling grid, so the equivariance is exact to float64 rounding (<= 1e-13 measured) but only
+to ~1e-5 relative in float32 (logits of ``sre_d4_aligned_resnet18``: up to 8e-6 on Fashion-MNIST, up to 1.4e-4
+on near-isotropic Gaussian-noise images, against ~1e-6 without the alignment).
 """
 
 
