@@ -18,7 +18,6 @@ to ~1e-5 relative in float32 (logits of ``sre_d4_aligned_resnet18``: up to 8e-6 
 on near-isotropic Gaussian-noise images, against ~1e-6 without the alignment).
 """
 
-
 import itertools
 import math
 
