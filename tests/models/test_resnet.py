@@ -116,6 +116,7 @@ def test_exact_invariance_3d(size):
     assert max_invariance_error(model, x, "cube") < 1e-10
 
 
+@pytest.mark.slow
 def test_official_downsample_is_not_exact_on_odd_sizes():
     exact = sre_resnet18(num_classes=5, inplanes=8, skip_first_maxpool=True).double().eval()
     official = sre_resnet18(num_classes=5, inplanes=8, skip_first_maxpool=True, downsample="official")

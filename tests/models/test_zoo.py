@@ -75,6 +75,7 @@ def test_fast_subset_exact(tiny_rows, name):
         assert row["after"]["output"] == "logits" and row["group"] == "cube"
 
 
+@pytest.mark.slow
 def test_tiny_vision_transformer_is_not_convertible():
     from torchvision.models.vision_transformer import VisionTransformer
 

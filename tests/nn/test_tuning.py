@@ -195,6 +195,7 @@ class TestNoSideEffects:
         assert tuning.tuning_choices()[0]["path"] == path
         torch.testing.assert_close(y, dense, atol=1e-4, rtol=1e-4)
 
+    @pytest.mark.slow
     def test_no_timing_inside_compile(self, monkeypatch):
         def refuse(*args):
             raise AssertionError("timed inside torch.compile")
