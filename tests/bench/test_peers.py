@@ -22,10 +22,22 @@ def test_e2cnn_peer():
         assert y.shape == (2, 3)
         for g in (lambda t: t.rot90(1, (2, 3)), lambda t: t.flip(-1), lambda t: t.transpose(-1, -2)):
             assert torch.allclose(model(g(x)), y, atol=1e-5 * y.abs().max().item())
+        assert type(model.align).__name__ == "Identity"
 
-        # the same principal-axis alignment as sre_d4_aligned_resnet18, still exactly invariant
+
+@pytest.mark.slow
+def test_e2cnn_peer_behind_the_alignment_is_still_exactly_invariant():
+    pytest.importorskip("e2cnn")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sreconv_bench.peers.e2cnn import e2cnn_d4_resnet18
+
+        # the same principal-axis alignment as sre_d4_aligned_resnet18
         aligned = e2cnn_d4_resnet18(num_classes=3, in_channels=1, inplanes=8, align_input=True).eval()
-        assert type(aligned.align).__name__ == "PrincipalAxisAlign2d" and type(model.align).__name__ == "Identity"
+        assert type(aligned.align).__name__ == "PrincipalAxisAlign2d"
+        x = torch.randn(2, 1, 11, 11)
         y = aligned(x)
         for g in (lambda t: t.rot90(1, (2, 3)), lambda t: t.flip(-1), lambda t: t.transpose(-1, -2)):
             assert torch.allclose(aligned(g(x)), y, atol=1e-5 * y.abs().max().item())
