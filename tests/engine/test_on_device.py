@@ -9,7 +9,7 @@ from sreconv import SREConv2d
 from sreconv.engine import evaluate, evaluate_flips, evaluate_rotations
 from sreconv.engine.config import TrainConfig
 from sreconv.engine.evaluate import loss_fn
-from sreconv.engine.train import TrainState, build_optimizer, lr_factor, train_one_epoch
+from sreconv.engine.train import TrainState, train_one_epoch
 
 
 def _net() -> nn.Module:
@@ -23,15 +23,6 @@ def _data(n: int = 24) -> TensorDataset:
     return TensorDataset(torch.rand(n, 1, 9, 9, generator=generator), torch.arange(n) % 3)
 
 
-def _state(model: nn.Module, config: TrainConfig, steps_per_epoch: int, device: torch.device) -> TrainState:
-    optimizer = build_optimizer(model, config)
-    return TrainState(
-        model=model, optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, config)),
-        scaler=torch.amp.GradScaler(device.type, enabled=False),
-    )
-
-
 class TestTrainOneEpoch:
     def test_steps_on_the_device_and_matches_the_cpu(self, device):
         config = TrainConfig(epochs=1, lr=0.05, optimizer="sgd", progress=False)
@@ -41,7 +32,7 @@ class TestTrainOneEpoch:
         moved.load_state_dict(reference.state_dict())
         records = []
         for model, where in ((reference, torch.device("cpu")), (moved, device)):
-            state = _state(model, config, len(loader), where)
+            state = TrainState.create(model, config, len(loader), where)
             records.append(train_one_epoch(model, loader, state, loss_fn("multi-class"), "multi-class", where, config))
         assert all(p.device.type == device.type for p in moved.parameters())
         assert records[1]["train_loss"] == pytest.approx(records[0]["train_loss"], rel=1e-4)

@@ -67,6 +67,17 @@ class TrainState:
     best_epoch: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def create(cls, model: nn.Module, config: TrainConfig, steps_per_epoch: int,
+               device: torch.device) -> TrainState:
+        """A fresh state: the configured optimizer, its per-step lr schedule, a grad scaler (fp16 on CUDA only)."""
+        optimizer = build_optimizer(model, config)
+        return cls(
+            model=model, optimizer=optimizer,
+            scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, config)),
+            scaler=torch.amp.GradScaler(device.type, enabled=config.amp == "fp16" and device.type == "cuda"),
+        )
+
     def checkpoint(self, config: TrainConfig, rngs: Sequence[dict[str, Any]],
                    model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """The dict written to ``checkpoints/last.pt``."""
@@ -308,12 +319,7 @@ def fit(
     steps_per_epoch = per_rank // config.batch_size if drop_last else math.ceil(per_rank / config.batch_size)
     if steps_per_epoch == 0:
         raise ValueError(f"training set too small: {len(train_set)} images for {world} rank(s)")
-    optimizer = build_optimizer(base_model, config)
-    state = TrainState(
-        model=base_model, optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, config)),
-        scaler=torch.amp.GradScaler(device.type, enabled=config.amp == "fp16" and device.type == "cuda"),
-    )
+    state = TrainState.create(base_model, config, steps_per_epoch, device)
     criterion = loss_fn(task)
 
     last_path = os.path.join(out_dir, CHECKPOINT_FILES["last"]) if out_dir else None

@@ -18,12 +18,15 @@ to ~1e-5 relative in float32 (logits of ``sre_d4_aligned_resnet18``: up to 8e-6 
 on near-isotropic Gaussian-noise images, against ~1e-6 without the alignment).
 """
 
-import itertools
+import functools
 import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..groups import grid_symmetries
+from ._validation import check_choice
 
 __all__ = [
     "ALIGN_INTERPOLATIONS",
@@ -38,9 +41,10 @@ __all__ = [
 ALIGN_INTERPOLATIONS = ("bilinear", "bicubic")
 
 
-def _check_images(x: torch.Tensor) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
+def _check_batch(x: torch.Tensor, spatial_dims: int) -> None:
+    if x.dim() != spatial_dims + 2:
+        layout = "images (N, C, H, W)" if spatial_dims == 2 else "volumes (N, C, D, H, W)"
+        raise ValueError(f"x must be a batch of {layout}, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
 
@@ -76,7 +80,7 @@ def principal_axis_angle(x: torch.Tensor) -> torch.Tensor:
         >>> round(float(principal_axis_angle(x.transpose(-1, -2))), 6)  # a vertical bar: already on an axis
         0.0
     """
-    _check_images(x)
+    _check_batch(x, 2)
     return _principal_angle(x)
 
 
@@ -121,9 +125,8 @@ def align_principal_axes(x: torch.Tensor, interpolation: str = "bilinear") -> to
         >>> bool(torch.allclose(align_principal_axes(turned), align_principal_axes(x).rot90(1, (2, 3)).flip(-1)))
         True
     """
-    if interpolation not in ALIGN_INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {ALIGN_INTERPOLATIONS}, got {interpolation!r}")
-    _check_images(x)
+    check_choice(interpolation, "interpolation", ALIGN_INTERPOLATIONS)
+    _check_batch(x, 2)
     return _align(x, interpolation)
 
 
@@ -162,9 +165,7 @@ class PrincipalAxisAlign2d(nn.Module):
 
     def __init__(self, interpolation: str = "bilinear") -> None:
         super().__init__()
-        if interpolation not in ALIGN_INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {ALIGN_INTERPOLATIONS}, got {interpolation!r}")
-        self.interpolation = interpolation
+        self.interpolation = check_choice(interpolation, "interpolation", ALIGN_INTERPOLATIONS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Aligned images."""
@@ -195,20 +196,16 @@ class PrincipalAxisAlign2d(nn.Module):
         return f"interpolation={self.interpolation!r}"
 
 
-def _check_volumes(x: torch.Tensor) -> None:
-    if x.dim() != 5:
-        raise ValueError(f"x must be a batch of volumes (N, C, D, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, got {x.dtype}")
-
-
+@functools.cache
 def _signed_permutations() -> torch.Tensor:
-    """The 48 signed 3x3 permutation matrices (the cube's symmetries), ``(48, 3, 3)`` float64."""
+    """The cube's 48 symmetries (``grid_symmetries(3)``) as signed 3x3 permutation matrices, ``(48, 3, 3)``.
+
+    Built once and shared: read it, never modify it in place (the module keeps its own clone as a buffer).
+    """
     matrices = torch.zeros(48, 3, 3, dtype=torch.float64)
-    elements = itertools.product(itertools.permutations(range(3)), itertools.product((1.0, -1.0), repeat=3))
-    for index, (perm, signs) in enumerate(elements):
-        for row, (col, sign) in enumerate(zip(perm, signs, strict=True)):
-            matrices[index, row, col] = sign
+    for index, g in enumerate(grid_symmetries(3)):
+        for row, (col, flipped) in enumerate(zip(g.perm, g.flips, strict=True)):
+            matrices[index, row, col] = -1.0 if flipped else 1.0
     return matrices
 
 
@@ -262,7 +259,7 @@ def principal_axes3d(x: torch.Tensor) -> torch.Tensor:
         >>> bool(torch.allclose(principal_axes3d(x), torch.eye(3)))
         True
     """
-    _check_volumes(x)
+    _check_batch(x, 3)
     return _principal_axes3d(x, _signed_permutations().to(x.device))
 
 
@@ -304,7 +301,7 @@ def align_principal_axes3d(x: torch.Tensor) -> torch.Tensor:
         >>> bool(torch.allclose(align_principal_axes3d(turned), align_principal_axes3d(x).rot90(1, (2, 4)).flip(-2)))
         True
     """
-    _check_volumes(x)
+    _check_batch(x, 3)
     return _align3d(x, _signed_permutations().to(x.device))
 
 
@@ -322,7 +319,7 @@ class PrincipalAxisAlign3d(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("cube", _signed_permutations(), persistent=False)
+        self.register_buffer("cube", _signed_permutations().clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Aligned volumes."""
