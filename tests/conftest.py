@@ -1,13 +1,24 @@
-"""Shared fixtures: a fixed seed for every test, and device/dtype parameters in the style of kornia's tests.
+"""Shared fixtures: a fixed seed for every test, device/dtype parameters in the style of kornia's tests, and one
+share of the cores per pytest-xdist worker.
 
 ``device`` runs a test on the CPU and, when a CUDA device is present, again on it (marked ``gpu``);
 ``dtype`` runs it in float32 and float64. Tests marked ``gpu`` are skipped where there is no CUDA device.
 """
 
+import os
+
 import pytest
 import torch
 
 _CUDA = torch.cuda.is_available()
+
+# Under pytest-xdist every worker would start one intra-op thread per core: 2 workers x 2 threads on 2 cores made
+# single tests 10-40x slower at random (OpenMP threads spinning against each other) and the fast tier vary 45-97 s.
+# Each worker gets its share of the cores; subprocesses it starts inherit the share.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _SHARE = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", _SHARE)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from sreconv.nn import (
     SREConvTranspose3d,
     expand_kernel,
 )
+from tests.tiers import all_pairs
 
 CONV = {1: SREConv1d, 2: SREConv2d, 3: SREConv3d}
 TRANSPOSE = {1: SREConvTranspose1d, 2: SREConvTranspose2d, 3: SREConvTranspose3d}
@@ -101,9 +102,8 @@ class TestEquivariance2D:
 
     group = grid_symmetries(2)
 
-    @pytest.mark.parametrize("ring_basis", ["hard", "gaussian"])
-    @pytest.mark.parametrize("k", [1, 3, 5, 9])
-    @pytest.mark.parametrize("size", [(16, 16), (17, 17), (12, 15)])
+    @pytest.mark.parametrize("ring_basis,k,size", all_pairs(["hard", "gaussian"], [1, 3, 5, 9],
+                                                           [(16, 16), (17, 17), (12, 15)]))
     def test_same_padding(self, ring_basis, k, size):
         layer = randomize(SREConv2d(3, 4, k, padding="same", ring_basis=ring_basis, dtype=torch.float64))
         x = torch.randn((2, 3) + size, dtype=torch.float64)

@@ -11,6 +11,7 @@ from sreconv.nn.pooling import (
     centered_pool_geometry,
 )
 from tests.models._util import max_equivariance_error
+from tests.tiers import each_value
 
 
 @pytest.mark.parametrize("output", ["floor", "ceil"])
@@ -47,8 +48,7 @@ def test_identical_to_torch_where_torch_is_exact():
     assert torch.equal(SymmetricAvgPool3d(2)(x), nn.AvgPool3d(2)(x))
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 14, 15, 28, 33])
-@pytest.mark.parametrize("make", [
+@pytest.mark.parametrize("size,make", each_value([1, 2, 3, 7, 8, 14, 15, 28, 33], [
     lambda: SymmetricAvgPool2d(2),
     lambda: SymmetricAvgPool2d(3),
     lambda: SymmetricAvgPool2d(2, output="floor"),
@@ -56,7 +56,7 @@ def test_identical_to_torch_where_torch_is_exact():
     lambda: SymmetricMaxPool2d(2),
     lambda: CenteredSubsample(2, 2),
     lambda: CenteredSubsample(2, 3),
-])
+]))
 def test_pool_commutes_with_d4(size, make):
     x = torch.randn(2, 3, size, size, dtype=torch.float64)
     assert max_equivariance_error(make(), x, "d4") < 1e-13

@@ -24,6 +24,7 @@ from sreconv.nn import (
 from sreconv.nn import ring_conv as engine
 from sreconv.nn.ring_basis import squared_distances
 from sreconv.nn.ring_conv import IMPLS, build_ring_plan, depthwise_conv, model_choice, modelled_costs, ring_conv
+from tests.tiers import all_pairs
 
 CONV = {1: SREConv1d, 2: SREConv2d, 3: SREConv3d}
 PATHS = ["ring", "depthwise"]
@@ -128,10 +129,8 @@ class TestPathsMatchDense:
         dense, other = pair(SREConv2d, 3, 5, k, padding=k // 2, impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn(2, 3, 15, 14, dtype=torch.float64))
 
-    @pytest.mark.parametrize("path", ["ring", pytest.param("depthwise", marks=pytest.mark.slow)])
-    @pytest.mark.parametrize("stride", [1, 2, 3, (2, 1)])
-    @pytest.mark.parametrize("dilation", [1, 2, (1, 3)])
-    @pytest.mark.parametrize("groups", [1, 2, 4])
+    @pytest.mark.parametrize("path,stride,dilation,groups", all_pairs(PATHS_FAST, [1, 2, 3, (2, 1)], [1, 2, (1, 3)],
+                                                                      [1, 2, 4]))
     def test_stride_dilation_groups_2d(self, path, stride, dilation, groups):
         dense, other = pair(SREConv2d, 4, 8, 5, stride=stride, padding=3, dilation=dilation, groups=groups,
                             impl=path)
@@ -144,9 +143,8 @@ class TestPathsMatchDense:
                             impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn(2, 4, 8, 9, 7, dtype=torch.float64))
 
-    @pytest.mark.parametrize("path", PATHS)
-    @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
-    @pytest.mark.parametrize("padding", [2, "same", "valid", (1, 2)])
+    @pytest.mark.parametrize("path,padding_mode,padding", all_pairs(PATHS, ["zeros", "reflect", "replicate", "circular"],
+                                                                     [2, "same", "valid", (1, 2)]))
     def test_padding(self, path, padding_mode, padding):
         dense, other = pair(SREConv2d, 3, 4, 5, padding=padding, padding_mode=padding_mode, impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn(2, 3, 9, 10, dtype=torch.float64))
@@ -235,11 +233,10 @@ class TestPathsMatchDense:
 class TestChunking:
     """A small workspace splits the batch (and rows of one sample) into pieces: same results, bounded pieces."""
 
-    @pytest.mark.parametrize("path", PATHS)
-    @pytest.mark.parametrize("limit", [pytest.param(0, marks=pytest.mark.slow), 3000,
-                                       pytest.param(40_000, marks=pytest.mark.slow)])
-    @pytest.mark.parametrize("ndim,stride", [(2, 1), (2, 2), (3, 1), (1, 2)])
-    def test_chunked_equals_dense(self, workspace, path, limit, ndim, stride):
+    @pytest.mark.parametrize("path,limit,ndim_stride", all_pairs(PATHS, [0, 3000, 40_000],
+                                                                   [(2, 1), (2, 2), (3, 1), (1, 2)]))
+    def test_chunked_equals_dense(self, workspace, path, limit, ndim_stride):
+        ndim, stride = ndim_stride
         workspace(limit)
         dense, other = pair(CONV[ndim], 3, 4, 5, padding=2, stride=stride, impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn((5, 3) + (9,) * ndim, dtype=torch.float64))
