@@ -1,8 +1,11 @@
-"""The fast tier's covers keep the full product in the suite and the promised coverage in the fast tier."""
+"""The fast tier's covers keep the full product in the suite and the promised coverage in the fast tier; an
+xdist worker runs on its share of the cores."""
 
 import itertools
+import os
 
 import pytest
+import torch
 
 from tests.tiers import all_pairs, each_value
 
@@ -41,3 +44,8 @@ def test_slow_values_stay_slow_and_the_cover_avoids_them():
 def test_all_pairs_needs_two_axes():
     with pytest.raises(ValueError, match="at least 2 axes"):
         all_pairs([1, 2])
+
+
+@pytest.mark.skipif("PYTEST_XDIST_WORKER_COUNT" not in os.environ, reason="runs under pytest-xdist")
+def test_an_xdist_worker_uses_its_share_of_the_cores():
+    assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])

@@ -28,6 +28,7 @@ from tests.tiers import all_pairs
 
 CONV = {1: SREConv1d, 2: SREConv2d, 3: SREConv3d}
 PATHS = ["ring", "depthwise"]
+PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
 PATHS_FAST = ["ring", pytest.param("depthwise", marks=pytest.mark.slow)]  # depthwise: covered by the others
 ATOL = 1e-10
 
@@ -143,8 +144,8 @@ class TestPathsMatchDense:
                             impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn(2, 4, 8, 9, 7, dtype=torch.float64))
 
-    @pytest.mark.parametrize("path,padding_mode,padding", all_pairs(PATHS, ["zeros", "reflect", "replicate", "circular"],
-                                                                     [2, "same", "valid", (1, 2)]))
+    @pytest.mark.parametrize("path,padding_mode,padding",
+                             all_pairs(PATHS, PADDING_MODES, [2, "same", "valid", (1, 2)]))
     def test_padding(self, path, padding_mode, padding):
         dense, other = pair(SREConv2d, 3, 4, 5, padding=padding, padding_mode=padding_mode, impl=path)
         assert_same_forward_and_grads(dense, other, torch.randn(2, 3, 9, 10, dtype=torch.float64))
