@@ -83,10 +83,10 @@ def sampled_ring_harmonics(k: int, sigma: float, max_frequency: int = 2) -> torc
 
 
 def _set_basis(layer: torch.nn.Module, basis: torch.Tensor) -> None:
-    from sreconv.nn.d4 import _transformed_bases
+    from sreconv.nn.regular import transformed_bases
 
     layer.register_buffer("basis", basis.to(layer.weight), persistent=False)
-    layer.register_buffer("transformed_basis", _transformed_bases(basis).to(layer.weight), persistent=False)
+    layer.register_buffer("transformed_basis", transformed_bases(basis).to(layer.weight), persistent=False)
     layer._basis_norm2 = float(basis.pow(2).sum()) / basis.shape[0]
     shape = layer.weight.shape[:-1] + (basis.shape[0],)
     layer.weight = torch.nn.Parameter(torch.empty(shape, dtype=layer.weight.dtype))
@@ -94,14 +94,14 @@ def _set_basis(layer: torch.nn.Module, basis: torch.Tensor) -> None:
 
 
 def _orthonormalise(layer: torch.nn.Module) -> None:
-    from sreconv.nn.d4 import _transformed_bases
+    from sreconv.nn.regular import transformed_bases
 
     basis = layer.basis.double().flatten(1)
     values, vectors = torch.linalg.eigh(basis @ basis.T)
     ortho = (vectors @ torch.diag(values.rsqrt()) @ vectors.T @ basis).reshape(layer.basis.shape)
     with torch.no_grad():
         layer.basis.copy_(ortho)
-        layer.transformed_basis.copy_(_transformed_bases(ortho))
+        layer.transformed_basis.copy_(transformed_bases(ortho))
     layer._basis_norm2 = 1.0
     layer.reset_parameters()
 

@@ -2,9 +2,11 @@
 
 from .blocks import SREBasicBlock, SREBasicBlock3d, SREBottleneck
 from .convert import ConversionReport, convert_to_sre, convert_to_SRE_conv
+from .cube import CubeBasicBlock, CubeResNet3d, sre_cube_aligned_r3d_18, sre_cube_r3d_18
 from .d4 import D4BasicBlock, D4ResNet, sre_d4_aligned_resnet18, sre_d4_resnet18
 from .lifted import D4Symmetrize, LiftedSREResNet, sre_resnet18_d4stage1, sre_resnet18_d4stem
 from .registry import GROUPS, ModelInfo, create_model, list_models, model_info, register_model
+from .regular import RegularBasicBlock, RegularResNet
 from .resnet import (
     ResNet,
     SRE_ResNet,
@@ -20,7 +22,11 @@ from .resnet3d import R3D, SREResNet3d, VideoResNet3d, plain_r3d_18, sre_r3d_18,
 __all__ = [
     "GROUPS",
     "R3D",
+    "RegularBasicBlock",
+    "RegularResNet",
     "ConversionReport",
+    "CubeBasicBlock",
+    "CubeResNet3d",
     "D4BasicBlock",
     "D4ResNet",
     "D4Symmetrize",
@@ -43,6 +49,8 @@ __all__ = [
     "plain_resnet18",
     "plain_resnet34",
     "register_model",
+    "sre_cube_aligned_r3d_18",
+    "sre_cube_r3d_18",
     "sre_d4_aligned_resnet18",
     "sre_d4_resnet18",
     "sre_r3d_18",

@@ -18,28 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-import torch.nn as nn
-
-from ..nn.canonical import PrincipalAxisAlign2d
-from ..nn.d4 import D4_BASES, D4_ORDER, D4_POOLS, D4BatchNorm2d, D4GroupConv2d, D4GroupPool2d, D4LiftConv2d
-from ..nn.pooling import SymmetricAvgPool2d
-from ._base import ClassifierMixin, classifier_head, per_stage
 from .registry import register_model
+from .regular import RegularBasicBlock, RegularResNet
 
 __all__ = ["D4BasicBlock", "D4ResNet", "sre_d4_resnet18", "sre_d4_aligned_resnet18"]
 
 
-def _per_stage_choice(value: str | Sequence[str], name: str, choices: Sequence[str]) -> list[str]:
-    values = [value] * 4 if isinstance(value, str) else list(value)
-    if len(values) == 1:
-        values *= 4
-    if len(values) != 4 or any(v not in choices for v in values):
-        raise ValueError(f"{name} must be one of {tuple(choices)} or a list of 4 of them, got {value!r}")
-    return values
-
-
-class D4BasicBlock(nn.Module):
+class D4BasicBlock(RegularBasicBlock):
     """Residual block of two D4 group convolutions (regular fields in and out).
 
     Args:
@@ -54,6 +39,7 @@ class D4BasicBlock(nn.Module):
     Shapes: ``(N, in_fields * 8, H, W) -> (N, fields * 8, ceil(H / stride), ceil(W / stride))``.
 
     Example:
+        >>> import torch
         >>> block = D4BasicBlock(2, 4, stride=2, kernel_size=3, basis="full")
         >>> block(torch.randn(1, 16, 7, 7)).shape
         torch.Size([1, 32, 4, 4])
@@ -61,26 +47,10 @@ class D4BasicBlock(nn.Module):
 
     def __init__(self, in_fields: int, fields: int, stride: int = 1, kernel_size: int = 3, basis: str = "full",
                  sre_k: int | None = None, gaussian_sigma: float | None = None) -> None:
-        super().__init__()
-        self.pool: nn.Module = SymmetricAvgPool2d(stride, stride) if stride != 1 else nn.Identity()
-        self.conv1 = D4GroupConv2d(in_fields, fields, kernel_size, basis, num_rings=sre_k,
-                                   gaussian_sigma=gaussian_sigma)
-        self.bn1 = D4BatchNorm2d(fields)
-        self.conv2 = D4GroupConv2d(fields, fields, kernel_size, basis, num_rings=sre_k, gaussian_sigma=gaussian_sigma)
-        self.bn2 = D4BatchNorm2d(fields)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut: nn.Module = nn.Identity()
-        if in_fields != fields:
-            self.shortcut = nn.Sequential(D4GroupConv2d(in_fields, fields, 1), D4BatchNorm2d(fields))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual block forward."""
-        x = self.pool(x)
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(out + self.shortcut(x))
+        super().__init__(2, in_fields, fields, stride, kernel_size, basis, sre_k, gaussian_sigma)
 
 
-class D4ResNet(ClassifierMixin, nn.Module):
+class D4ResNet(RegularResNet):
     """ResNet of regular D4 fields, exactly D4-invariant logits in eval mode, on any input size.
 
     Args:
@@ -112,6 +82,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
         ValueError: a bad argument (named in the message).
 
     Example:
+        >>> import torch
         >>> model = D4ResNet(num_classes=3, in_channels=1, inplanes=8, sre_conv_size=3).eval()
         >>> x = torch.randn(2, 1, 13, 13)
         >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3)).flip(-1)), atol=1e-5))
@@ -119,6 +90,7 @@ class D4ResNet(ClassifierMixin, nn.Module):
     """
 
     spatial_dims = 2
+    block = D4BasicBlock
 
     def __init__(
         self,
@@ -139,53 +111,11 @@ class D4ResNet(ClassifierMixin, nn.Module):
         skip_first_maxpool: bool = True,
         align_input: bool = False,
     ) -> None:
-        super().__init__()
         if skip_first_maxpool is not True:
             raise ValueError("skip_first_maxpool must be True: the D4 ResNet has no stem max-pool")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if len(layers) != 4:
-            raise ValueError(f"layers must list 4 block counts, got {list(layers)!r}")
-        kernels = per_stage(sre_conv_size, "sre_conv_size")
-        rings = per_stage(sre_k, "sre_k", allow_none=True)
-        bases = _per_stage_choice(basis, "basis", D4_BASES)
-        if group_pool not in D4_POOLS:
-            raise ValueError(f"group_pool must be one of {D4_POOLS}, got {group_pool!r}")
-        if fields is None:
-            fields = max(1, inplanes // D4_ORDER)
-        widths = [fields * 2 ** i for i in range(4)] if isinstance(fields, int) else per_stage(fields, "fields")
-        width = widths[0]
-        self.in_channels = in_channels
-        self.num_classes = num_classes
-        self.align: nn.Module = PrincipalAxisAlign2d() if align_input else nn.Identity()
-        self.conv1 = D4LiftConv2d(in_channels, width, stem_kernel_size, stem_basis, max_frequency=stem_max_frequency,
-                                  gaussian_sigma=stem_gaussian_sigma)
-        self.bn1 = D4BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        current = width
-        stages = []
-        for i, n in enumerate(layers):
-            planes = widths[i]
-            blocks = []
-            for j in range(n):
-                blocks.append(D4BasicBlock(current, planes, 2 if (i > 0 and j == 0) else 1, kernels[i], bases[i],
-                                           rings[i], gaussian_sigma))
-                current = planes
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.gpool = D4GroupPool2d(group_pool)
-        self.num_features = current
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = classifier_head(current, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1(self.align(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.gpool(x)
+        super().__init__(2, num_classes, in_channels, inplanes, layers, sre_conv_size, sre_k, basis, gaussian_sigma,
+                         stem_kernel_size, stem_basis, stem_max_frequency, stem_gaussian_sigma, group_pool, fields,
+                         align_input)
 
 
 @register_model(spatial_dims=2, group="d4")
@@ -198,6 +128,7 @@ def sre_d4_resnet18(**kwargs: Any) -> D4ResNet:
     :class:`D4ResNet` for every argument.
 
     Example:
+        >>> import torch
         >>> model = sre_d4_resnet18(num_classes=10, in_channels=1, inplanes=16).eval()
         >>> x = torch.randn(2, 1, 28, 28)
         >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3))), atol=1e-5))
@@ -216,6 +147,7 @@ def sre_d4_aligned_resnet18(**kwargs: Any) -> D4ResNet:
     before the network sees it, so the logits change between quarter turns only by resampling.
 
     Example:
+        >>> import torch
         >>> model = sre_d4_aligned_resnet18(num_classes=10, in_channels=1, inplanes=16).eval().double()
         >>> x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
         >>> bool(torch.allclose(model(x), model(x.rot90(1, (2, 3)).flip(-1)), atol=1e-10))

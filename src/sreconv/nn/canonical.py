@@ -321,6 +321,15 @@ class PrincipalAxisAlign3d(nn.Module):
         super().__init__()
         self.register_buffer("cube", _signed_permutations().clone(), persistent=False)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # The matrices are not in the state_dict: rebuilt here, so a model made on the meta device and
+        # materialised with to_empty() + load_state_dict() works.
+        with torch.no_grad():
+            self.cube.copy_(_signed_permutations())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Aligned volumes."""
         if x.dim() != 5 or not x.is_floating_point():

@@ -25,8 +25,8 @@ from ._validation import (
     check_padding,
     check_tuple,
 )
-from .d4 import D4ConvBase
 from .functional import expand_kernel
+from .regular import RegularConvBase
 from .ring_basis import RING_BASES, make_ring_basis
 from .ring_conv import (
     IMPLS,
@@ -654,7 +654,7 @@ def export_to_conv(model: nn.Module) -> nn.Module:
         >>> type(export_to_conv(net)[0]).__name__
         'Conv2d'
     """
-    if isinstance(model, (_SREConvNd, D4ConvBase)):
+    if isinstance(model, (_SREConvNd, RegularConvBase)):
         return model.to_conv()
     for name, child in model.named_children():
         setattr(model, name, export_to_conv(child))

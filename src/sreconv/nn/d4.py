@@ -36,17 +36,24 @@ alike and are exact on odd and even sizes.
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
-
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..groups import GridSymmetry, grid_symmetries
-from ._validation import check_choice, check_int
-from .ring_basis import default_num_rings, make_ring_basis, resolve_num_rings
+from ._validation import check_int
+from .regular import (
+    GROUP_BASES,
+    GROUP_POOLS,
+    HARMONIC_SIGMA,
+    RegularBatchNorm,
+    RegularGroupConv,
+    RegularGroupPool,
+    RegularLiftConv,
+    group_cayley_table,
+    group_inverse,
+    group_regular_action,
+    group_spatial_basis,
+)
 
 __all__ = [
     "D4_ORDER",
@@ -58,7 +65,6 @@ __all__ = [
     "d4_inverse",
     "regular_action",
     "d4_spatial_basis",
-    "D4ConvBase",
     "D4LiftConv2d",
     "D4GroupConv2d",
     "D4BatchNorm2d",
@@ -68,11 +74,9 @@ __all__ = [
 #: Number of elements of D4 (orientation channels per regular field).
 D4_ORDER = 8
 #: Spatial bases of the base kernels (see :func:`d4_spatial_basis`).
-D4_BASES = ("full", "hard", "gaussian", "harmonic")
+D4_BASES = GROUP_BASES
 #: Poolings over the group.
-D4_POOLS = ("max", "mean")
-#: Default ring width of the ``'harmonic'`` basis, in units of the ring spacing.
-HARMONIC_SIGMA = 0.6
+D4_POOLS = GROUP_POOLS
 
 
 def d4_elements() -> list[GridSymmetry]:
@@ -85,20 +89,6 @@ def d4_elements() -> list[GridSymmetry]:
     return grid_symmetries(2)
 
 
-@lru_cache(maxsize=1)
-def _tables() -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
-    elements = d4_elements()
-    probe = torch.arange(9.0).reshape(3, 3)  # all 8 images of this array differ
-    images = [g.apply(probe) for g in elements]
-
-    def index(image: torch.Tensor) -> int:
-        return next(k for k, ref in enumerate(images) if torch.equal(ref, image))
-
-    table = tuple(tuple(index(a.apply(b.apply(probe))) for b in elements) for a in elements)
-    inverse = tuple(index(g.inverse().apply(probe)) for g in elements)
-    return table, inverse
-
-
 def d4_cayley_table() -> torch.Tensor:
     """``table[a, b]`` = index of the composition ``a b`` (apply ``b``, then ``a``), shape ``(8, 8)``.
 
@@ -107,7 +97,7 @@ def d4_cayley_table() -> torch.Tensor:
         >>> bool((table[0] == torch.arange(8)).all())  # the identity
         True
     """
-    return torch.tensor(_tables()[0], dtype=torch.long)
+    return group_cayley_table(2)
 
 
 def d4_inverse() -> torch.Tensor:
@@ -117,17 +107,7 @@ def d4_inverse() -> torch.Tensor:
         >>> d4_inverse()[d4_inverse()].tolist() == list(range(8))
         True
     """
-    return torch.tensor(_tables()[1], dtype=torch.long)
-
-
-def _element_index(element: int | GridSymmetry) -> int:
-    if isinstance(element, GridSymmetry):
-        if element.ndim != 2:
-            raise ValueError(f"element must be a GridSymmetry of D4 (2 dims), got one of {element.ndim} dims")
-        return d4_elements().index(element)
-    if isinstance(element, bool) or not isinstance(element, int) or not 0 <= element < D4_ORDER:
-        raise ValueError(f"element must be an index 0..{D4_ORDER - 1} or a GridSymmetry of D4, got {element!r}")
-    return element
+    return group_inverse(2)
 
 
 def regular_action(x: torch.Tensor, element: int | GridSymmetry) -> torch.Tensor:
@@ -153,43 +133,7 @@ def regular_action(x: torch.Tensor, element: int | GridSymmetry) -> torch.Tensor
         >>> bool(torch.allclose(lift(rot90.apply(x)), regular_action(lift(x), rot90)))
         True
     """
-    t = _element_index(element)
-    if x.dim() < 3 or x.shape[-3] % D4_ORDER:
-        raise ValueError(f"regular fields need (N, fields * 8, H, W) with channels a multiple of 8, "
-                         f"got shape {tuple(x.shape)}")
-    perm = d4_cayley_table()[d4_inverse()[t]]  # perm[g] = t^-1 g
-    fields = x.shape[-3] // D4_ORDER
-    grouped = x.reshape(*x.shape[:-3], fields, D4_ORDER, *x.shape[-2:])
-    permuted = grouped.index_select(-3, perm.to(x.device))
-    return d4_elements()[t].apply(permuted).reshape(*x.shape[:-3], x.shape[-3], *permuted.shape[-2:])
-
-
-def _harmonic_basis(k: int, num_rings: int | None, max_frequency: int, sigma: float | None) -> torch.Tensor:
-    rings = resolve_num_rings((k, k), num_rings, True)
-    c = k // 2
-    ys, xs = np.mgrid[-c:c + 1, -c:c + 1]
-    dist = torch.from_numpy(np.sqrt(xs**2 + ys**2).astype(np.float64))
-    theta = torch.from_numpy(np.arctan2(-ys, xs).astype(np.float64))  # counter-clockwise, y up
-    radii = np.linspace(0.0, c, rings) if rings > 1 else np.zeros(1)
-    spacing = float(radii[1]) if rings > 1 else 1.0
-    width = HARMONIC_SIGMA * spacing if sigma is None else sigma
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"gaussian_sigma must be a positive number of cells or None, got {sigma!r}")
-    disc = (dist <= c + 0.5).double()
-    # Sampled gaussian rings, *not* normalised per cell (unlike the SRE gaussian rings): a ring keeps its shape
-    # wherever it lies, as in the steerable bases of Weiler & Cesa (e2cnn).
-    radial = [torch.exp(-(dist - float(rho)) ** 2 / (2.0 * float(width) ** 2)) * disc for rho in radii]
-    functions = list(radial)
-    for m in range(1, max_frequency + 1):
-        for angular in (torch.cos(m * theta), torch.sin(m * theta)):
-            # The centre cell has no direction: angular parts live on the rings of positive radius only.
-            functions += [profile * angular.masked_fill(dist == 0, 0.0) for profile in radial[1:]]
-    basis = torch.stack(functions).flatten(1)
-    basis = basis[basis.abs().amax(1) > 1e-9]  # e.g. sin(2 theta) vanishes on a 3x3 kernel's axes
-    # Symmetric (Loewdin) orthonormalisation: the same span, a well-conditioned parametrisation (overlapping
-    # rings would otherwise couple their weights' updates; measured: unstable training across seeds).
-    values, vectors = torch.linalg.eigh(basis @ basis.T)
-    return (vectors @ torch.diag(values.rsqrt()) @ vectors.T @ basis).reshape(-1, k, k)
+    return group_regular_action(x, element, 2)
 
 
 def d4_spatial_basis(
@@ -227,145 +171,10 @@ def d4_spatial_basis(
         >>> [tuple(d4_spatial_basis(kind, 5).shape) for kind in D4_BASES]
         [(25, 5, 5), (3, 5, 5), (3, 5, 5), (11, 5, 5)]
     """
-    check_choice(kind, "basis", D4_BASES)
-    k = check_int(kernel_size, "kernel_size", minimum=1)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (kernels are centred on a cell), got {k}")
-    if kind == "full":
-        return torch.eye(k * k, dtype=dtype).reshape(k * k, k, k)
-    if kind == "harmonic":
-        check_int(max_frequency, "max_frequency", minimum=0)
-        return _harmonic_basis(k, num_rings, max_frequency, gaussian_sigma).to(dtype)
-    return make_ring_basis(kind, k, num_rings, True, gaussian_sigma, 2, dtype)
+    return group_spatial_basis(kind, kernel_size, 2, num_rings, max_frequency, gaussian_sigma, dtype)
 
 
-def _transformed_bases(basis: torch.Tensor) -> torch.Tensor:
-    """``(8, B, k, k)``: the basis transformed by every element of D4 (cell permutations of the kernel)."""
-    return torch.stack([g.apply(basis) for g in d4_elements()])
-
-
-class D4ConvBase(nn.Module):
-    """Base of the D4 lifting and group convolutions.
-
-    Holds the spatial basis buffers, the initialisation, the 'same' padding and the export (:meth:`to_conv`).
-    """
-
-    weight: torch.Tensor
-    bias: torch.Tensor | None
-    basis: torch.Tensor
-    transformed_basis: torch.Tensor
-
-    def __init__(self, in_channels_total: int, out_fields: int, kernel_size: int, basis: str,
-                 num_rings: int | None, max_frequency: int, gaussian_sigma: float | None, bias: bool,
-                 device: torch.device | str | None, dtype: torch.dtype | None) -> None:
-        super().__init__()
-        check_choice(basis, "basis", D4_BASES)
-        check_int(max_frequency, "max_frequency", minimum=0)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {bias!r}")
-        self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
-        self.basis_kind = basis
-        self.num_rings = (default_num_rings((self.kernel_size,) * 2) if num_rings is None
-                          else check_int(num_rings, "num_rings", minimum=1))
-        self.max_frequency = max_frequency
-        self.gaussian_sigma = gaussian_sigma
-        self.in_channels_total = in_channels_total
-        self.out_fields = out_fields
-        with torch.device("cpu"):  # a real computation even when the layer is built on the meta device
-            spatial = d4_spatial_basis(basis, self.kernel_size, num_rings, max_frequency, gaussian_sigma,
-                                       torch.float64)
-            transformed = _transformed_bases(spatial)
-        real = dtype if dtype is not None else torch.get_default_dtype()
-        self._buffer_masters: dict[str, torch.Tensor] = {}
-        self._register_derived_buffer("basis", spatial, device, real)
-        self._register_derived_buffer("transformed_basis", transformed, device, real)
-        self._basis_norm2 = float(spatial.pow(2).sum()) / spatial.shape[0]
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_fields, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-
-    @property
-    def num_basis(self) -> int:
-        """Number of spatial basis functions per base kernel."""
-        return int(self.basis.shape[0])
-
-    def _register_derived_buffer(self, name: str, value: torch.Tensor, device: torch.device | str | None,
-                                 dtype: torch.dtype | None) -> None:
-        # Non-persistent (the state_dict holds only weight and bias): rebuilt from its CPU master copy in
-        # reset_parameters() and load_state_dict(), so that a layer built on the meta device works after to_empty().
-        self._buffer_masters[name] = value
-        self.register_buffer(name, value.to(device=device, dtype=dtype), persistent=False)
-
-    def _restore_bases(self) -> None:
-        with torch.no_grad():
-            for name, value in self._buffer_masters.items():
-                getattr(self, name).copy_(value)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        self._restore_bases()
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
-
-    def _init(self, fan_in_channels: int) -> None:
-        self._restore_bases()
-        # Kaiming (fan-in) for the *expanded* kernel: each cell's variance is std^2 * sum_b basis_b[cell]^2.
-        std = nn.init.calculate_gain("relu") / math.sqrt(fan_in_channels * self.num_basis * self._basis_norm2)
-        nn.init.normal_(self.weight, 0.0, std)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-
-    def _expanded_bias(self) -> torch.Tensor | None:
-        return None if self.bias is None else self.bias.repeat_interleave(D4_ORDER)
-
-    def kernel(self) -> torch.Tensor:
-        """The dense kernel ``(out_fields * 8, in_channels_total, k, k)`` of the equivalent ``nn.Conv2d``."""
-        raise NotImplementedError
-
-    def _check(self, x: torch.Tensor, channels: int) -> None:
-        if x.dim() != 4:
-            raise ValueError(f"{type(self).__name__} expects (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != channels:
-            raise ValueError(f"{type(self).__name__} expects {channels} input channels, got shape {tuple(x.shape)}")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C_in_total, H, W) -> (N, out_fields * 8, H, W)`` (stride 1, 'same' padding)."""
-        self._check(x, self.in_channels_total)
-        return F.conv2d(x, self.kernel(), self._expanded_bias(), 1, self.kernel_size // 2)
-
-    def to_conv(self) -> nn.Conv2d:
-        """A plain ``nn.Conv2d`` with the expanded kernel: same outputs, no dependency on sreconv.
-
-        Example:
-            >>> layer = D4GroupConv2d(2, 3, 3).eval()
-            >>> x = torch.randn(1, 16, 9, 9)
-            >>> bool(torch.allclose(layer.to_conv()(x), layer(x), atol=1e-6))
-            True
-        """
-        conv = nn.Conv2d(self.in_channels_total, self.out_fields * D4_ORDER, self.kernel_size,
-                         padding=self.kernel_size // 2, bias=self.bias is not None, device=self.weight.device,
-                         dtype=self.weight.dtype)
-        with torch.no_grad():
-            conv.weight.copy_(self.kernel())
-            bias = self._expanded_bias()
-            if bias is not None and conv.bias is not None:
-                conv.bias.copy_(bias)
-        conv.train(self.training)
-        return conv
-
-    def _extra(self) -> str:
-        text = f"kernel_size={self.kernel_size}, basis={self.basis_kind!r}"
-        if self.basis_kind != "full":
-            text += f", num_rings={self.num_rings}"
-        if self.basis_kind == "harmonic":
-            text += f", max_frequency={self.max_frequency}"
-        if self.bias is None:
-            text += ", bias=False"
-        return text
-
-
-class D4LiftConv2d(D4ConvBase):
+class D4LiftConv2d(RegularLiftConv):
     """Lifting convolution: plain channels -> regular D4 fields (Cohen & Welling, ICML 2016, p4m).
 
     ``y[o, g] = x * (g K_o)`` for the 8 elements ``g`` of D4: each base kernel ``K_o`` (orientation-sensitive
@@ -406,30 +215,11 @@ class D4LiftConv2d(D4ConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        channels = check_int(in_channels, "in_channels", minimum=1)
-        super().__init__(channels, check_int(out_fields, "out_fields", minimum=1), kernel_size, basis, num_rings,
-                         max_frequency, gaussian_sigma, bias, device, dtype)
-        self.in_channels = channels
-        self.weight = nn.Parameter(torch.empty(self.out_fields, self.in_channels, self.num_basis,
-                                               device=device, dtype=dtype))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Kaiming-normal ring/basis weights (fan-in of the expanded kernel), zero bias."""
-        self._init(self.in_channels)
-
-    def kernel(self) -> torch.Tensor:
-        """Dense kernel ``(out_fields * 8, in_channels, k, k)``: block ``[o * 8 + g]`` is ``g K_o``."""
-        k = self.kernel_size
-        dense = torch.einsum("oib,gbxy->ogixy", self.weight, self.transformed_basis)
-        return dense.reshape(self.out_fields * D4_ORDER, self.in_channels, k, k)
-
-    def extra_repr(self) -> str:
-        """Arguments shown by ``repr``."""
-        return f"{self.in_channels}, {self.out_fields} fields, " + self._extra()
+        super().__init__(2, in_channels, out_fields, kernel_size, basis, num_rings, max_frequency, gaussian_sigma,
+                         bias, device, dtype)
 
 
-class D4GroupConv2d(D4ConvBase):
+class D4GroupConv2d(RegularGroupConv):
     """Group convolution between regular D4 fields (Cohen & Welling, ICML 2016, p4m).
 
     ``y[o, g] = sum_{i, h} x[i, h] * (g K_{o, i, g^-1 h})``: the base kernel connecting input orientation ``h``
@@ -459,8 +249,6 @@ class D4GroupConv2d(D4ConvBase):
         True
     """
 
-    relative_index: torch.Tensor
-
     def __init__(
         self,
         in_fields: int,
@@ -475,39 +263,11 @@ class D4GroupConv2d(D4ConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        fields_in = check_int(in_fields, "in_fields", minimum=1)
-        super().__init__(fields_in * D4_ORDER, check_int(out_fields, "out_fields", minimum=1), kernel_size, basis,
-                         num_rings, max_frequency, gaussian_sigma, bias, device, dtype)
-        self.in_fields = fields_in
-        self.weight = nn.Parameter(torch.empty(self.out_fields, self.in_fields, D4_ORDER, self.num_basis,
-                                               device=device, dtype=dtype))
-        # relative_index[g, h] = g^-1 h
-        with torch.device("cpu"):
-            relative = d4_cayley_table()[d4_inverse()]
-        self._register_derived_buffer("relative_index", relative, device, None)
-        self._radial = basis in ("hard", "gaussian") or self.kernel_size == 1
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Kaiming-normal weights (fan-in of the expanded kernel: ``in_fields * 8`` channels), zero bias."""
-        self._init(self.in_fields * D4_ORDER)
-
-    def kernel(self) -> torch.Tensor:
-        """Dense kernel ``(out_fields * 8, in_fields * 8, k, k)``; block ``[o*8+g, i*8+h]`` is ``g K_{o,i,g^-1 h}``."""
-        k = self.kernel_size
-        w = self.weight[:, :, self.relative_index]  # (O, I, g, h, B)
-        if self._radial:  # every transformed copy of a radial basis is the basis itself
-            dense = torch.einsum("oighb,bxy->ogihxy", w, self.basis)
-        else:
-            dense = torch.einsum("oighb,gbxy->ogihxy", w, self.transformed_basis)
-        return dense.reshape(self.out_fields * D4_ORDER, self.in_fields * D4_ORDER, k, k)
-
-    def extra_repr(self) -> str:
-        """Arguments shown by ``repr``."""
-        return f"{self.in_fields} fields, {self.out_fields} fields, " + self._extra()
+        super().__init__(2, in_fields, out_fields, kernel_size, basis, num_rings, max_frequency, gaussian_sigma,
+                         bias, device, dtype)
 
 
-class D4BatchNorm2d(nn.BatchNorm2d):
+class D4BatchNorm2d(RegularBatchNorm, nn.BatchNorm2d):
     """Batch norm of regular D4 fields, with statistics and affine parameters shared by each field's orientations.
 
     One mean, variance, scale and shift per field, over the batch, all positions and the 8 orientations, so
@@ -532,27 +292,10 @@ class D4BatchNorm2d(nn.BatchNorm2d):
                  dtype: torch.dtype | None = None) -> None:
         super().__init__(check_int(fields, "fields", minimum=1), eps, momentum, affine, track_running_stats,
                          device, dtype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalises every field over the batch, its 8 orientations and all positions."""
-        fields = self.num_features
-        if x.dim() != 4 or x.shape[1] != fields * 8:
-            raise ValueError(f"D4BatchNorm2d({fields}) expects (N, {fields * 8}, H, W), got shape {list(x.shape)}")
-        n, c, h, w = x.shape
-        # nn.BatchNorm2d's own bookkeeping, inlined (TorchScript has no super()).
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        use_batch = self.training or (self.running_mean is None and self.running_var is None)
-        keep = not self.training or self.track_running_stats
-        # (N, F*8, H, W) -> (N, F, 8*H, W): the 8 orientation planes of a field become one taller plane.
-        y = F.batch_norm(x.reshape(n, fields, 8 * h, w), self.running_mean if keep else None,
-                         self.running_var if keep else None, self.weight, self.bias, use_batch, factor, self.eps)
-        return y.reshape(n, c, h, w)
+        self._set_group(2)
 
 
-class D4GroupPool2d(nn.Module):
+class D4GroupPool2d(RegularGroupPool):
     """Pooling over the 8 orientations of each regular field: regular fields -> invariant channels.
 
     Args:
@@ -567,17 +310,4 @@ class D4GroupPool2d(nn.Module):
     """
 
     def __init__(self, mode: str = "max") -> None:
-        super().__init__()
-        self.mode = check_choice(mode, "mode", D4_POOLS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Max or mean over each field's 8 orientation channels."""
-        if x.dim() != 4 or x.shape[1] % 8 != 0:
-            raise ValueError(f"D4GroupPool2d expects (N, fields * 8, H, W), got shape {list(x.shape)}")
-        n, c, h, w = x.shape
-        grouped = x.reshape(n, c // 8, 8, h, w)
-        return grouped.amax(2) if self.mode == "max" else grouped.mean(2)
-
-    def extra_repr(self) -> str:
-        """Arguments shown by ``repr``."""
-        return f"mode={self.mode!r}"
+        super().__init__(mode, 2)
