@@ -15,8 +15,8 @@ def test_list_models():
         assert name in names
     assert list_models("sre_r3d*") == ["sre_r3d_18", "sre_r3d_34"]
     assert "plain_resnet18" not in list_models(invariant=True)
-    assert set(list_models(spatial_dims=3)) == {"sre_r3d_18", "sre_r3d_34", "sre_cube_r3d_18", "sre_cube_aligned_r3d_18",
-                                                "plain_r3d_18"}
+    assert set(list_models(spatial_dims=3)) == {"sre_r3d_18", "sre_r3d_34", "sre_cube_r3d_18",
+                                                "sre_cube_aligned_r3d_18", "plain_r3d_18"}
 
 
 def test_old_baseline_names_are_aliases():

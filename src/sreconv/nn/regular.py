@@ -486,8 +486,8 @@ class RegularBatchNorm:
         num_batches_tracked: torch.Tensor | None
         running_mean: torch.Tensor | None
         running_var: torch.Tensor | None
-        weight: torch.Tensor | None
-        bias: torch.Tensor | None
+        weight: nn.Parameter
+        bias: nn.Parameter
         eps: float
 
     def _set_group(self, spatial_dims: int) -> None:
