@@ -20,7 +20,9 @@ harmonics of degree 1 and 2: a band-limited lifting kernel). Each layer runs as 
 expanded from the base parameters and exports to a plain ``nn.Conv3d`` (``to_conv``).
 
 A regular field costs 48 channels: a 3D group network is 6x wider per field than its 2D counterpart, so
-these layers suit small volumes (MedMNIST's 28^3) and few fields.
+these layers suit small volumes (MedMNIST's 28^3) and few fields (measured: a training step of
+``sre_cube_r3d_18`` with one field, 8 volumes of 28^3, takes ~13x that of the isotropic ``sre_r3d_18`` at width
+16 on a 2-core CPU).
 """
 
 from __future__ import annotations
