@@ -2,6 +2,7 @@
 and persisted. No test asserts a timing: the timing function is replaced where a specific winner is needed."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -307,3 +308,28 @@ def test_retain_freed_memory_in_a_fresh_process():
     assert result.returncode == 0, result.stderr
     expected = "True" if sys.platform.startswith("linux") else result.stdout.strip()
     assert result.stdout.strip() == expected
+
+
+class TestTiming:
+    def test_fast_candidates_get_many_runs_and_slow_ones_one(self):
+        calls = {"fast": 0, "slow": 0}
+
+        def fast():
+            calls["fast"] += 1
+
+        def slow():
+            calls["slow"] += 1
+            time.sleep(tuning.TIMING_BUDGET_S * 1.2)
+
+        times = tuning._time_candidates({"fast": fast, "slow": slow}, torch.device("cpu"))
+        assert calls == {"fast": 1 + tuning.TIMING_MAX_REPEATS, "slow": 2}  # warm-up + timed runs
+        assert times["fast"] < times["slow"] and times["slow"] >= tuning.TIMING_BUDGET_S * 1e3
+
+    def test_the_fastest_run_counts(self):
+        durations = iter([0.0] + [0.02, 0.001] + [0.02] * 30)  # warm-up, then one fast run among slow ones
+
+        def varying():
+            time.sleep(next(durations))
+
+        times = tuning._time_candidates({"path": varying}, torch.device("cpu"))
+        assert times["path"] < 10.0

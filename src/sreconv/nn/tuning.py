@@ -47,10 +47,12 @@ DEFAULT_WORKSPACE_BYTES = 16 * 2**20
 MIN_TIMED_COST = 5.0e6
 #: Paths modelled as more than this many times dearer than the cheapest are not timed.
 PREFILTER_RATIO = 4.0
-#: Timing stops once a candidate has run this long (seconds) after its first (warm-up) run ...
+#: After its warm-up run, each candidate is timed (interleaved with the others) until it has run this long
+#: (seconds, at least once) ...
 TIMING_BUDGET_S = 0.05
-#: ... or this many timed repetitions, whichever comes first (at least one).
-TIMING_REPEATS = 3
+#: ... or this many times: a sub-millisecond op gets many runs, so that its fastest run is not one descheduled
+#: by another process (3 runs each, the earlier rule, let a busy machine's noise pick a 1-ms op's slower path).
+TIMING_MAX_REPEATS = 25
 
 
 def _env_mode() -> str:
@@ -406,10 +408,12 @@ def _time_candidates(candidates: dict[str, Callable[[], object]], device: torch.
     for fn in candidates.values():
         fn()
     sync()
-    for _ in range(TIMING_REPEATS):
-        for name, fn in candidates.items():
-            if times[name] and elapsed[name] > TIMING_BUDGET_S:
-                continue
+    for repeat in range(TIMING_MAX_REPEATS):
+        pending = [name for name in candidates if repeat == 0 or elapsed[name] < TIMING_BUDGET_S]
+        if not pending:
+            break
+        for name in pending:
+            fn = candidates[name]
             start = time.perf_counter()
             fn()
             sync()
