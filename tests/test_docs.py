@@ -22,8 +22,8 @@ def test_readme_has_examples():
 
 # Examples that build whole networks or convert real ones run in the full suite only.
 _HEAVY_BLOCK = re.compile(r"create_model|torchvision|monai")
-_HEAVY_MODULES = {"sreconv.equivariance", "sreconv.models.d4", "sreconv.models.lifted", "sreconv.models.registry",
-                  "sreconv.models.resnet", "sreconv.models.resnet3d"}
+_HEAVY_MODULES = {"sreconv.equivariance", "sreconv.models.cube", "sreconv.models.d4", "sreconv.models.lifted",
+                  "sreconv.models.registry", "sreconv.models.resnet", "sreconv.models.resnet3d"}
 
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=slow) if _HEAVY_BLOCK.search(block) else i

@@ -36,6 +36,7 @@ __all__ = [
     "group_inverse",
     "group_regular_action",
     "group_spatial_basis",
+    "transformed_bases",
     "RegularConvBase",
     "RegularLiftConv",
     "RegularGroupConv",
