@@ -325,11 +325,12 @@ class TestTiming:
         assert calls == {"fast": 1 + tuning.TIMING_MAX_REPEATS, "slow": 2}  # warm-up + timed runs
         assert times["fast"] < times["slow"] and times["slow"] >= tuning.TIMING_BUDGET_S * 1e3
 
-    def test_the_fastest_run_counts(self):
-        durations = iter([0.0] + [0.02, 0.001] + [0.02] * 30)  # warm-up, then one fast run among slow ones
+    def test_a_typical_run_counts_not_the_fastest_or_an_outlier(self):
+        # warm-up, then one lucky fast run among typical ones, then one descheduled run
+        durations = iter([0.0, 0.001, 0.008, 0.008, 0.008, 0.008, 0.04] + [0.008] * 30)
 
         def varying():
             time.sleep(next(durations))
 
         times = tuning._time_candidates({"path": varying}, torch.device("cpu"))
-        assert times["path"] < 10.0
+        assert 7.0 < times["path"] < 20.0

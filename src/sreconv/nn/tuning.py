@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -398,9 +399,12 @@ def choose(key: tuple, modelled: dict[str, float], model_choice: str,
 
 
 def _time_candidates(candidates: dict[str, Callable[[], object]], device: torch.device) -> dict[str, float]:
-    """Fastest milliseconds of each candidate, runs interleaved, after one warm-up run each.
+    """Median milliseconds of each candidate, runs interleaved, after one warm-up run each.
 
-    The minimum, not the median: a run that another process descheduled says nothing about the path.
+    The (lower) median, not the minimum: a path whose runs vary (fresh allocations, page faults in a backward)
+    costs its typical run, which is what a training loop pays; measured on a 2-core VM, choosing by the minimum
+    picked a path 1.2-1.4x slower than the fastest on 6 of 42 benchmark rows. A run that another process
+    descheduled is still outvoted by the others.
     """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     elapsed = {name: 0.0 for name in candidates}
@@ -420,4 +424,4 @@ def _time_candidates(candidates: dict[str, Callable[[], object]], device: torch.
             took = time.perf_counter() - start
             elapsed[name] += took
             times[name].append(took * 1e3)
-    return {name: min(values) for name, values in times.items()}
+    return {name: statistics.median_low(values) for name, values in times.items()}
