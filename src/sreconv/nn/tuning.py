@@ -51,8 +51,8 @@ PREFILTER_RATIO = 4.0
 #: After its warm-up run, each candidate is timed (interleaved with the others) until it has run this long
 #: (seconds, at least once) ...
 TIMING_BUDGET_S = 0.05
-#: ... or this many times: a sub-millisecond op gets many runs, so that its fastest run is not one descheduled
-#: by another process (3 runs each, the earlier rule, let a busy machine's noise pick a 1-ms op's slower path).
+#: ... or this many times: a sub-millisecond op gets many runs, so that its median is not set by a few runs another
+#: process descheduled (3 runs each, the earlier rule, let a busy machine's noise pick a 1-ms op's slower path).
 TIMING_MAX_REPEATS = 25
 
 
@@ -402,9 +402,9 @@ def _time_candidates(candidates: dict[str, Callable[[], object]], device: torch.
     """Median milliseconds of each candidate, runs interleaved, after one warm-up run each.
 
     The (lower) median, not the minimum: a path whose runs vary (fresh allocations, page faults in a backward)
-    costs its typical run, which is what a training loop pays; measured on a 2-core VM, choosing by the minimum
-    picked a path 1.2-1.4x slower than the fastest on 6 of 42 benchmark rows. A run that another process
-    descheduled is still outvoted by the others.
+    costs its typical run, which is what a training loop pays (measured on a 2-core VM: choosing by the minimum
+    picked a path 1.05-1.41x slower than the fastest on 9 of 84 benchmark rows, 8 of them training rows). A run
+    that another process descheduled is still outvoted by the others.
     """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     elapsed = {name: 0.0 for name in candidates}
