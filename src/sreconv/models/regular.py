@@ -13,12 +13,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from ..groups import grid_symmetries
 from ..nn.canonical import PrincipalAxisAlign2d, PrincipalAxisAlign3d
 from ..nn.cube import CubeBatchNorm3d, CubeGroupConv3d, CubeGroupPool3d, CubeLiftConv3d
 from ..nn.d4 import D4BatchNorm2d, D4GroupConv2d, D4GroupPool2d, D4LiftConv2d
 from ..nn.pooling import SymmetricAvgPool2d, SymmetricAvgPool3d
-from ..nn.regular import GROUP_BASES, GROUP_POOLS
+from ..nn.regular import GROUP_BASES, GROUP_POOLS, group_order
 from ._base import ClassifierMixin, classifier_head, per_stage
 
 __all__ = ["RegularBasicBlock", "RegularResNet"]
@@ -118,7 +117,7 @@ class RegularResNet(ClassifierMixin, nn.Module):
         if group_pool not in GROUP_POOLS:
             raise ValueError(f"group_pool must be one of {GROUP_POOLS}, got {group_pool!r}")
         if fields is None:
-            fields = max(1, inplanes // len(grid_symmetries(spatial_dims)))
+            fields = max(1, inplanes // group_order(spatial_dims))
         widths = [fields * 2 ** i for i in range(4)] if isinstance(fields, int) else per_stage(fields, "fields")
         lift, _, norm, gpool, _, align, global_pool = _LAYERS[spatial_dims]
         width = widths[0]

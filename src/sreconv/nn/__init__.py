@@ -67,6 +67,7 @@ from .regular import (
     GROUP_POOLS,
     group_cayley_table,
     group_inverse,
+    group_order,
     group_regular_action,
     group_spatial_basis,
 )
@@ -153,6 +154,7 @@ __all__ = [
     "get_tuning",
     "group_cayley_table",
     "group_inverse",
+    "group_order",
     "group_regular_action",
     "group_spatial_basis",
     "hard_ring_basis",

@@ -144,28 +144,11 @@ def d4_spatial_basis(
     gaussian_sigma: float | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Basis ``(B, k, k)`` of the spatial part of D4 base kernels.
+    """Basis ``(B, k, k)`` of the spatial part of D4 base kernels: :func:`sreconv.nn.group_spatial_basis` in 2D.
 
-    Args:
-        kind: ``'full'`` (``k*k`` one-hot cells), ``'hard'`` / ``'gaussian'`` (SRE rings, radially symmetric;
-            see :func:`sreconv.nn.make_ring_basis`) or ``'harmonic'``: gaussian profiles
-            ``exp(-(d - rho_r)^2 / (2 sigma^2))`` around ``R`` ring radii ``rho_r`` evenly spaced from 0 to ``k//2``
-            (sampled on the disc, not normalised per cell), the profiles of positive radius also times
-            ``cos m theta, sin m theta`` for ``1 <= m <= max_frequency``, then orthonormalised (symmetric
-            orthonormalisation: the same span, well-conditioned weights).
-        kernel_size: odd ``k``.
-        num_rings: rings of the radial profiles (default ``k//2 + 1``).
-        max_frequency: highest angular frequency of ``'harmonic'``.
-        gaussian_sigma: width of the gaussian rings in cells (default: half the ring spacing for ``'gaussian'``,
-            :data:`HARMONIC_SIGMA` times it for ``'harmonic'``).
-        dtype: dtype of the result.
-
-    Returns:
-        Tensor ``(B, k, k)``; ``B`` = ``k*k``, ``R`` or ``R + 2 * max_frequency * (R - 1)`` (fewer when an
-        angular function vanishes on every cell of a small kernel).
-
-    Raises:
-        ValueError: unknown ``kind``, even or non-positive ``kernel_size``, negative ``max_frequency``.
+    The arguments, result and errors are those of :func:`~sreconv.nn.group_spatial_basis`; for ``'harmonic'`` the
+    angular parts are ``cos m theta, sin m theta`` for ``1 <= m <= max_frequency``, so ``B`` is ``k*k``, ``R`` or
+    ``R + 2 * max_frequency * (R - 1)`` (fewer when an angular function vanishes on every cell of a small kernel).
 
     Example:
         >>> [tuple(d4_spatial_basis(kind, 5).shape) for kind in D4_BASES]

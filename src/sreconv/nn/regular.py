@@ -34,6 +34,7 @@ __all__ = [
     "HARMONIC_SIGMA",
     "group_cayley_table",
     "group_inverse",
+    "group_order",
     "group_regular_action",
     "group_spatial_basis",
     "transformed_bases",
@@ -62,6 +63,17 @@ def _check_spatial_dims(spatial_dims: int) -> int:
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
     return spatial_dims
+
+
+@lru_cache(maxsize=2)
+def group_order(spatial_dims: int) -> int:
+    """Number of elements (orientation channels per regular field) of the grid group: 8 in 2D, 48 in 3D.
+
+    Example:
+        >>> group_order(2), group_order(3)
+        (8, 48)
+    """
+    return len(grid_symmetries(_check_spatial_dims(spatial_dims)))
 
 
 @lru_cache(maxsize=2)
@@ -104,7 +116,7 @@ def group_inverse(spatial_dims: int) -> torch.Tensor:
 
 
 def _element_index(element: int | GridSymmetry, spatial_dims: int) -> int:
-    order = len(grid_symmetries(spatial_dims))
+    order = group_order(spatial_dims)
     if isinstance(element, GridSymmetry):
         if element.ndim != spatial_dims:
             raise ValueError(f"element must be a GridSymmetry of {_GROUP_NAMES[spatial_dims]} ({spatial_dims} dims), "
@@ -139,9 +151,8 @@ def group_regular_action(x: torch.Tensor, element: int | GridSymmetry, spatial_d
         >>> group_regular_action(x, 8, 3).shape  # element 8 swaps the last two axes
         torch.Size([1, 96, 3, 5, 4])
     """
-    spatial_dims = _check_spatial_dims(spatial_dims)
+    order = group_order(spatial_dims)
     t = _element_index(element, spatial_dims)
-    order = len(grid_symmetries(spatial_dims))
     channel_dim = -spatial_dims - 1
     if x.dim() < spatial_dims + 1 or x.shape[channel_dim] % order:
         raise ValueError(f"regular fields need (N, fields * {order}, {_AXES[spatial_dims]}) with channels a multiple "
@@ -282,8 +293,8 @@ class RegularConvBase(nn.Module):
         check_int(max_frequency, "max_frequency", minimum=0)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
-        self.spatial_dims = _check_spatial_dims(spatial_dims)
-        self.group_order = len(grid_symmetries(spatial_dims))
+        self.group_order = group_order(spatial_dims)
+        self.spatial_dims = spatial_dims
         self.kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
         self.basis_kind = basis
         self.num_rings = (default_num_rings((self.kernel_size,) * spatial_dims) if num_rings is None
@@ -439,7 +450,7 @@ class RegularGroupConv(RegularConvBase):
                  num_rings: int | None, max_frequency: int, gaussian_sigma: float | None, bias: bool,
                  device: torch.device | str | None, dtype: torch.dtype | None) -> None:
         fields_in = check_int(in_fields, "in_fields", minimum=1)
-        order = len(grid_symmetries(_check_spatial_dims(spatial_dims)))
+        order = group_order(spatial_dims)
         super().__init__(spatial_dims, fields_in * order, check_int(out_fields, "out_fields", minimum=1),
                          kernel_size, basis, num_rings, max_frequency, gaussian_sigma, bias, device, dtype)
         self.in_fields = fields_in
@@ -492,8 +503,8 @@ class RegularBatchNorm:
         eps: float
 
     def _set_group(self, spatial_dims: int) -> None:
-        self.spatial_dims = _check_spatial_dims(spatial_dims)
-        self.group_order = len(grid_symmetries(spatial_dims))
+        self.group_order = group_order(spatial_dims)
+        self.spatial_dims = spatial_dims
         # Built here, not in forward: TorchScript compiles forward and knows no type(self).
         self.expected_input = (f"{type(self).__name__}({self.num_features}) expects "
                                f"(N, {self.num_features * self.group_order}, {_AXES[spatial_dims]})")
@@ -533,8 +544,8 @@ class RegularGroupPool(nn.Module):
     def __init__(self, mode: str = "max", spatial_dims: int = 2) -> None:
         super().__init__()
         self.mode = check_choice(mode, "mode", GROUP_POOLS)
-        self.spatial_dims = _check_spatial_dims(spatial_dims)
-        self.group_order = len(grid_symmetries(spatial_dims))
+        self.group_order = group_order(spatial_dims)
+        self.spatial_dims = spatial_dims
         self.expected_input = (f"{type(self).__name__} expects (N, fields * {self.group_order}, "
                                f"{_AXES[spatial_dims]})")
 
