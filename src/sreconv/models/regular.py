@@ -9,6 +9,7 @@ invariant. :mod:`sreconv.models.d4` and :mod:`sreconv.models.cube` define the re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -22,12 +23,21 @@ from ._base import ClassifierMixin, classifier_head, per_stage
 
 __all__ = ["RegularBasicBlock", "RegularResNet"]
 
-# spatial dims -> (lifting conv, group conv, batch norm, group pool, spatial average pool, alignment, global pool)
-_LAYERS: dict[int, tuple[type[nn.Module], ...]] = {
-    2: (D4LiftConv2d, D4GroupConv2d, D4BatchNorm2d, D4GroupPool2d, SymmetricAvgPool2d, PrincipalAxisAlign2d,
-        nn.AdaptiveAvgPool2d),
-    3: (CubeLiftConv3d, CubeGroupConv3d, CubeBatchNorm3d, CubeGroupPool3d, SymmetricAvgPool3d, PrincipalAxisAlign3d,
-        nn.AdaptiveAvgPool3d),
+class _GroupLayers(NamedTuple):
+    lift: type[nn.Module]
+    conv: type[nn.Module]
+    norm: type[nn.Module]
+    group_pool: type[nn.Module]
+    avg_pool: type[nn.Module]
+    align: type[nn.Module]
+    global_pool: type[nn.Module]
+
+
+_LAYERS = {
+    2: _GroupLayers(D4LiftConv2d, D4GroupConv2d, D4BatchNorm2d, D4GroupPool2d, SymmetricAvgPool2d,
+                    PrincipalAxisAlign2d, nn.AdaptiveAvgPool2d),
+    3: _GroupLayers(CubeLiftConv3d, CubeGroupConv3d, CubeBatchNorm3d, CubeGroupPool3d, SymmetricAvgPool3d,
+                    PrincipalAxisAlign3d, nn.AdaptiveAvgPool3d),
 }
 
 
@@ -59,8 +69,9 @@ class RegularBasicBlock(nn.Module):
     def __init__(self, spatial_dims: int, in_fields: int, fields: int, stride: int = 1, kernel_size: int = 3,
                  basis: str = "full", sre_k: int | None = None, gaussian_sigma: float | None = None) -> None:
         super().__init__()
-        _, conv, norm, _, pool, _, _ = _LAYERS[spatial_dims]
-        self.pool: nn.Module = pool(stride, stride) if stride != 1 else nn.Identity()
+        layers = _LAYERS[spatial_dims]
+        conv, norm = layers.conv, layers.norm
+        self.pool: nn.Module = layers.avg_pool(stride, stride) if stride != 1 else nn.Identity()
         self.conv1 = conv(in_fields, fields, kernel_size, basis, num_rings=sre_k, gaussian_sigma=gaussian_sigma)
         self.bn1 = norm(fields)
         self.conv2 = conv(fields, fields, kernel_size, basis, num_rings=sre_k, gaussian_sigma=gaussian_sigma)
@@ -119,15 +130,15 @@ class RegularResNet(ClassifierMixin, nn.Module):
         if fields is None:
             fields = max(1, inplanes // group_order(spatial_dims))
         widths = [fields * 2 ** i for i in range(4)] if isinstance(fields, int) else per_stage(fields, "fields")
-        lift, _, norm, gpool, _, align, global_pool = _LAYERS[spatial_dims]
+        group_layers = _LAYERS[spatial_dims]
         width = widths[0]
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.align: nn.Module = align() if align_input else nn.Identity()
-        self.conv1 = lift(in_channels, width, stem_kernel_size, stem_basis, max_frequency=stem_max_frequency,
-                          gaussian_sigma=stem_gaussian_sigma)
-        self.bn1 = norm(width)
+        self.align: nn.Module = group_layers.align() if align_input else nn.Identity()
+        self.conv1 = group_layers.lift(in_channels, width, stem_kernel_size, stem_basis,
+                                       max_frequency=stem_max_frequency, gaussian_sigma=stem_gaussian_sigma)
+        self.bn1 = group_layers.norm(width)
         self.relu = nn.ReLU(inplace=True)
         current = width
         stages = []
@@ -140,14 +151,10 @@ class RegularResNet(ClassifierMixin, nn.Module):
                 current = planes
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.gpool = gpool(group_pool)
+        self.gpool = group_layers.group_pool(group_pool)
         self.num_features = current
-        self.avgpool = global_pool(1)
+        self.avgpool = group_layers.global_pool(1)
         self.fc = classifier_head(current, num_classes)
-        for m in self.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(self.align(x))))
