@@ -257,16 +257,19 @@ def _auto_choice(tuning, x: torch.Tensor, mode: str) -> dict:
     return {"path": "dense", "source": "-", "times_ms": None}
 
 
+def _fastest_path_ms(res: dict) -> float:
+    return min(res[p]["ms"] for p in PATHS if p in res)
+
+
 def regret(res: dict) -> float:
     """auto's time over the fastest explicit path."""
-    return res["auto"]["ms"] / min(res[p]["ms"] for p in PATHS if p in res)
+    return res["auto"]["ms"] / _fastest_path_ms(res)
 
 
 def choice_regret(row: dict) -> float:
     """The time of the path auto chose over the fastest explicit path: the choice's quality alone (1.00: the
     fastest), without the noise between auto's own runs and the same path's."""
-    res = row["results"]
-    return res[row["auto_choice"]]["ms"] / min(res[p]["ms"] for p in PATHS if p in res)
+    return row["results"][row["auto_choice"]]["ms"] / _fastest_path_ms(row["results"])
 
 
 def _set_impl(model: nn.Module, impl: str) -> nn.Module:
