@@ -183,11 +183,13 @@ def test_bad_flag_value_is_argparse_error(capsys):
     assert "invalid int value" in capsys.readouterr().err
 
 
-def test_corrupted_npz_and_unknown_config_key(tmp_path, capsys):
+def test_corrupted_npz_and_unknown_config_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "pathmnist.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
     assert main(["train", "--med-mnist", "pathmnist", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pathmnist.npz" in err
+    assert not (tmp_path / "runs").exists(), "a refused run left its default output folder behind"
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("epoch: 3\n")
     assert main(["train", "--config", str(cfg)]) == 2

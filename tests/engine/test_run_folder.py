@@ -56,6 +56,20 @@ def test_second_writer_is_refused_at_once_naming_folder_and_holder(tmp_path, cap
         holder.release()
 
 
+def test_lock_removes_only_the_empty_folders_it_created(tmp_path):
+    fresh = tmp_path / "runs" / "fresh"
+    RunLock(str(fresh)).acquire().release()
+    assert not (tmp_path / "runs").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    RunLock(str(existing)).acquire().release()
+    assert existing.is_dir() and not (existing / ".lock").exists()  # the user's folder stays
+    written = tmp_path / "runs" / "written"
+    with RunLock(str(written)):
+        (written / "config.yaml").write_text("epochs: 1\n")
+    assert (written / ".lock").exists() and (written / "config.yaml").exists()
+
+
 @pytest.mark.slow
 def test_lock_of_a_killed_process_does_not_block(tmp_path):
     out = tmp_path / "run"

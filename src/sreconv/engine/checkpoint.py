@@ -176,7 +176,9 @@ class RunLock:
 
     ``fcntl.flock`` on ``<folder>/.lock``, held from :meth:`acquire` to :meth:`release` (or the end of the
     process: the kernel drops the lock of a killed process, so a stale lock file never blocks a resume). The
-    file records the holder (pid, host, start time) for the message a second process gets.
+    file records the holder (pid, host, start time) for the message a second process gets. A folder that holds
+    nothing but the lock at :meth:`release` (a run refused after the lock, e.g. for a corrupted data file) is
+    left as it was found: the lock file goes, and so do the folder and its parents if :meth:`acquire` created them.
 
     Example:
         >>> import tempfile
@@ -194,10 +196,16 @@ class RunLock:
         self.folder = folder
         self.path = os.path.join(folder, ".lock")
         self._file: IO[str] | None = None
+        self._created: list[str] = []
 
     def acquire(self) -> RunLock:
         import fcntl
 
+        created = []
+        parent = os.path.abspath(self.folder)
+        while not os.path.exists(parent):
+            created.append(parent)
+            parent = os.path.dirname(parent)
         try:
             os.makedirs(self.folder, exist_ok=True)
             handle = open(self.path, "a+")
@@ -216,12 +224,23 @@ class RunLock:
         handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         handle.flush()
         self._file = handle
+        self._created = created
         return self
 
     def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing drops the flock
-            self._file = None
+        if self._file is None:
+            return
+        if os.listdir(self.folder) == [".lock"]:
+            # Unlinked while still held, so no other process can take the lock of a folder about to vanish.
+            os.unlink(self.path)
+            for folder in self._created:  # deepest first
+                try:
+                    os.rmdir(folder)
+                except OSError:  # another process wrote there meanwhile: keep it
+                    break
+        self._file.close()  # closing drops the flock
+        self._file = None
+        self._created = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()
