@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import tuning
+from . import disc_kernel, tuning
 from .ring_basis import squared_distances
 
 IMPLS = ("auto", "dense", "ring", "depthwise")
@@ -299,6 +299,8 @@ def ring_responses(xp: torch.Tensor, plan: RingPlan, stride: Sequence[int], dila
     if torch.compiler.is_compiling():
         return _functional_responses(xp, plan, sched, groups)
     resp = arena.empty(base + (groups, plan.num_segments, channels // groups))
+    if disc_kernel.applies(xp) and disc_kernel.disc_sums(xp, plan, stride, dilation, resp):
+        return resp.view(base + (-1,))
     targets = [resp[..., s, :] for s in range(plan.num_segments)]
     boxes: dict[int, torch.Tensor] = {0: xp[sched.centre_window]}
     box_shape = boxes[0].shape
