@@ -70,6 +70,18 @@ def test_lock_removes_only_the_empty_folders_it_created(tmp_path):
     assert (written / ".lock").exists() and (written / "config.yaml").exists()
 
 
+def test_lock_release_survives_a_removed_folder(tmp_path):
+    import shutil
+
+    gone = tmp_path / "runs" / "gone"
+    lock = RunLock(str(gone)).acquire()
+    shutil.rmtree(tmp_path / "runs")  # e.g. the user cleaned up while the run was failing
+    lock.release()
+    assert not (tmp_path / "runs").exists()
+    with RunLock(str(gone)):  # and the path can be taken again
+        pass
+
+
 @pytest.mark.slow
 def test_lock_of_a_killed_process_does_not_block(tmp_path):
     out = tmp_path / "run"
@@ -164,6 +176,31 @@ def test_failed_write_names_the_file_and_keeps_the_previous_one(tmp_path, monkey
     with pytest.raises(OSError) as info:
         atomic_save({"a": 2}, str(path))
     assert str(info.value) == f"could not write {path}: {reason} (the previous version is kept)"
+    assert load_checkpoint(str(path)) == {"a": 1} and os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_ctrl_c_inside_torch_save_stays_an_interrupt(tmp_path, monkeypatch):
+    """torch.save turns a KeyboardInterrupt raised in its write callback into RuntimeError('unexpected pos')."""
+    path = tmp_path / "ckpt.pt"
+    atomic_save({"a": 1}, str(path))
+    real_save = torch.save
+
+    class InterruptedFile:
+        def __init__(self, f):
+            self.f, self.writes = f, 0
+
+        def write(self, data):
+            self.writes += 1
+            if self.writes == 2:
+                raise KeyboardInterrupt
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, InterruptedFile(f)))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"a": torch.zeros(1000)}, str(path))
     assert load_checkpoint(str(path)) == {"a": 1} and os.listdir(tmp_path) == ["ckpt.pt"]
 
 

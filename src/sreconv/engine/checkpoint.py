@@ -82,6 +82,10 @@ def _atomic_write(path: str, mode: str, write: Callable[[IO[Any]], None]) -> Non
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:
+        if isinstance(err.__context__, KeyboardInterrupt):
+            # Ctrl-C inside torch.save's write callback surfaces as a RuntimeError ("unexpected pos"), which
+            # would otherwise read as a full disk: it stays an interrupt.
+            raise err.__context__ from None
         raise _fault(err, path) from err
     finally:
         if tmp is not None and os.path.exists(tmp):
@@ -230,7 +234,11 @@ class RunLock:
     def release(self) -> None:
         if self._file is None:
             return
-        if os.listdir(self.folder) == [".lock"]:
+        try:
+            only_the_lock = os.listdir(self.folder) == [".lock"]
+        except OSError:  # the folder was removed under us
+            only_the_lock = False
+        if only_the_lock:
             # Unlinked while still held, so no other process can take the lock of a folder about to vanish.
             os.unlink(self.path)
             for folder in self._created:  # deepest first

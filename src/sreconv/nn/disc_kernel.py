@@ -70,17 +70,13 @@ def applies(x: torch.Tensor) -> bool:
             and not torch.compiler.is_compiling() and not torch.jit.is_scripting() and not torch.jit.is_tracing())
 
 
+@lru_cache(maxsize=256)
 def flat_terms(plan: RingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every disc of ``plan`` as a list of boxes: ``(segment, z offset, row offset, box half-width)`` per term.
 
     The eager path shares lower-level discs between the balls of a 3D plan; here each ball is expanded into its
     rows of boxes (the additions then run in cache, where sharing saves less than it costs in passes).
     """
-    return _flat_terms(plan)
-
-
-@lru_cache(maxsize=256)
-def _flat_terms(plan: RingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(plan.kernel_size)
     terms: list[tuple[int, int, int, int]] = []
     if n == 1:
