@@ -51,7 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PATHS = ("dense", "ring", "depthwise")
+PATHS = ("dense", "ring", "depthwise", "fused")
 
 
 # ------------------------------------------------------------------------------------------------ timing

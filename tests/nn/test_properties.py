@@ -89,7 +89,7 @@ def transpose_args(draw):
 
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None)
-@given(conv_args(), st.sampled_from(["ring", "depthwise"]), st.booleans())
+@given(conv_args(), st.sampled_from(["ring", "depthwise", "fused"]), st.booleans())
 def test_ring_paths_match_the_dense_path(args, path, channels_last):
     """Every valid argument set: the ring paths give the dense path's output and gradients (float64)."""
     ours_cls, _ = CONV[args["ndim"]]

@@ -27,9 +27,9 @@ from sreconv.nn.ring_conv import IMPLS, build_ring_plan, depthwise_conv, model_c
 from tests.tiers import all_pairs
 
 CONV = {1: SREConv1d, 2: SREConv2d, 3: SREConv3d}
-PATHS = ["ring", "depthwise"]
+PATHS = ["ring", "depthwise", "fused"]
 PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
-PATHS_FAST = ["ring", pytest.param("depthwise", marks=pytest.mark.slow)]  # depthwise: covered by the others
+PATHS_FAST = ["ring", "fused", pytest.param("depthwise", marks=pytest.mark.slow)]  # depthwise: covered by the others
 ATOL = 1e-10
 
 
@@ -328,11 +328,12 @@ class TestRingAutograd:
 
 class TestImplSwitch:
     def test_validation(self):
-        with pytest.raises(ValueError, match=r"impl must be one of 'auto', 'dense', 'ring', 'depthwise', got 'fast'"):
+        allowed = "'auto', 'dense', 'ring', 'depthwise', 'fused'"
+        with pytest.raises(ValueError, match=f"impl must be one of {allowed}, got 'fast'"):
             SREConv2d(2, 2, 3, impl="fast")
         with pytest.raises(ValueError, match="impl"):
             SREConvTranspose2d(2, 2, 3, impl=None)
-        assert IMPLS == ("auto", "dense", "ring", "depthwise")
+        assert IMPLS == ("auto", "dense", "ring", "depthwise", "fused")
 
     def test_repr_and_state_dict(self):
         assert "impl" not in repr(SREConv2d(2, 2, 3))
@@ -362,7 +363,7 @@ class TestImplSwitch:
             assert big.resolved_impl(x[:1, :, :4, :4]) == "dense"
             assert big.resolved_impl(x.to(torch.bfloat16)) == "dense"
             assert SREConv2d(1, 1, 3, padding=1).resolved_impl(torch.randn(16, 1, 32, 32)) == "dense"
-        assert big.resolved_impl() == "ring"  # no input: per-position model
+        assert big.resolved_impl() in ("ring", "fused")  # no input: the cost model at 16 x 32 x 32
 
     def test_transposed_ring_runs_dense(self):
         layer = SREConvTranspose2d(3, 2, 5, stride=2, impl="ring", dtype=torch.float64)
@@ -423,7 +424,7 @@ class TestImplSwitch:
 class TestCompileAndTrace:
     @pytest.mark.slow
     @pytest.mark.parametrize("backend", ["eager", pytest.param("aot_eager", marks=pytest.mark.slow)])
-    @pytest.mark.parametrize("impl", ["ring", "depthwise", pytest.param("auto", marks=pytest.mark.slow)])
+    @pytest.mark.parametrize("impl", ["ring", "depthwise", "fused", pytest.param("auto", marks=pytest.mark.slow)])
     def test_compile(self, backend, impl):
         torch._dynamo.reset()
         layer = SREConv2d(3, 4, 5, padding=2, stride=2, impl=impl)
@@ -438,7 +439,7 @@ class TestCompileAndTrace:
         with torch.no_grad():
             torch.testing.assert_close(compiled(x), layer(x), atol=1e-5, rtol=1e-5)
 
-    @pytest.mark.parametrize("impl", ["ring", "depthwise", "auto"])
+    @pytest.mark.parametrize("impl", ["ring", "depthwise", "fused", "auto"])
     def test_jit_trace(self, impl):
         layer = SREConv2d(3, 4, 5, padding=2, impl=impl).eval()
         x = torch.randn(2, 3, 12, 12)

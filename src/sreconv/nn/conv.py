@@ -33,6 +33,7 @@ from .ring_conv import (
     RingPlan,
     build_ring_plan,
     depthwise_conv,
+    fused_conv,
     model_choice,
     modelled_costs,
     output_size,
@@ -427,6 +428,9 @@ class _SREConv(_SREConvNd):
         if path == "ring":
             return ring_conv(x, weight, self.basis, bias, self.stride, self._reversed_padding_repeated_twice,
                              self.dilation, self.groups, self.padding_mode, plan=self._ring_plan)
+        if path == "fused":
+            return fused_conv(x, weight, self.basis, bias, self.stride, self._reversed_padding_repeated_twice,
+                              self.dilation, self.groups, self.padding_mode, plan=self._ring_plan)
         if path == "depthwise":
             return depthwise_conv(x, weight, self.basis, bias, self.stride, self._reversed_padding_repeated_twice,
                                   self.dilation, self.groups, self.padding_mode)

@@ -1,15 +1,22 @@
-"""A compiled CPU kernel for the ring engine's disc sums (optional: used when ``numba`` is installed).
+"""Compiled CPU kernels for the ring engine (optional: used when ``numba`` is installed).
 
-The eager disc sums of :func:`~sreconv.nn.ring_conv.ring_responses` are a few dozen elementwise passes, each
-over a tensor the size of the input; on CPU they run at memory bandwidth, and at small widths they cost as
-much as the dense convolution they replace. This kernel builds, for a block of output rows at a time, the
-boxes of just the input rows that block needs in a per-thread buffer that stays in cache, and sums every disc
-from them: the input is read once and the responses written once. It computes the same boxes and the same
-disc sums as the eager path (equal to float rounding), so the tuner may take either.
+Two kernels, both computing what the eager ring engine computes (equal to float rounding):
+
+* :func:`disc_sums` -- the disc sums of the ``'ring'`` path. The eager sums are a few dozen elementwise
+  passes over tensors the size of the input; this kernel builds, for a block of output rows at a time, the
+  boxes of just the input rows that block needs in a per-thread buffer that stays in cache, and sums every disc
+  from them: the input is read once and the responses written once.
+* :func:`fused_ring_conv` -- the whole convolution of the ``'fused'`` path: for a block of output rows it
+  builds the boxes of one channel at a time, adds them into the disc sums of the block, and mixes the sums into
+  the output channels while they are still in cache, so the ``S * C_in`` responses never reach memory. It
+  reads and writes NCHW tensors directly (no channels-last copies), and in training computes the input
+  gradient and the weight gradient of a stride-1 layer in one more such pass over the output gradient. The
+  mixing is compiled loops rather than oneDNN's matrix kernels, so it wins where the mixing is small (few
+  channels) and the disc sums and memory passes dominate; the tuner times it against the other paths.
 
 Install with ``pip install sreconv[fast]`` (numba ships wheels for Linux, macOS and Windows and needs no C
 compiler); without numba, or with :func:`set_compiled_kernels` ``(False)`` or ``SRECONV_COMPILED_KERNELS=0``,
-the eager path runs. The kernel is compiled on first use (a few seconds) and cached on disk by numba.
+the eager paths run. The kernels are compiled on first use (a few seconds each) and cached on disk by numba.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ _ENABLED = os.environ.get("SRECONV_COMPILED_KERNELS", "1") != "0"
 # numba's default thread pool (workqueue) aborts the process when two threads launch kernels at once: a
 # second caller takes the eager path instead of waiting.
 _LAUNCH = threading.Lock()
+# Per-thread working buffers of the fused kernel, reused between calls (fresh ones fault their pages in).
+_SCRATCH: dict[torch.dtype, np.ndarray] = {}
 
 
 def numba_available() -> bool:
@@ -149,15 +158,26 @@ def disc_sums(xp: torch.Tensor, plan: RingPlan, stride: Sequence[int], dilation:
         _LAUNCH.release()
 
 
+def _configure_threading() -> None:
+    """Prefers numba's OpenMP thread pool where it loads, else its own (workqueue, which is always there).
+
+    Measured on 2 cores next to torch's OpenMP threads (which keep spinning for a while after every op): the
+    fused kernel took 0.44-0.49x nn.Conv2d's training step with the OpenMP layer and 0.65-0.67x with workqueue,
+    whose worker threads hand off through the operating system. The user's ``NUMBA_THREADING_LAYER`` wins.
+    """
+    import numba
+
+    if os.environ.get("NUMBA_THREADING_LAYER") is None:
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]  # type: ignore[attr-defined]
+        numba.config.THREADING_LAYER = "default"  # type: ignore[attr-defined]
+
+
 @lru_cache(maxsize=1)
 def _kernel() -> Any:
     """The numba kernel, compiled (or loaded from numba's disk cache) at the first call."""
-    import numba
     from numba import njit, prange
 
-    if os.environ.get("NUMBA_THREADING_LAYER") is None:
-        # numba's own thread pool: its OpenMP layer would share (and resize) torch's OpenMP threads
-        numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+    _configure_threading()
 
     @njit(parallel=True, cache=True, boundscheck=False)
     def kernel(xp, out, stride, dilation, centre, num_boxes, term_seg, term_dz, term_dh, term_a,
@@ -209,5 +229,322 @@ def _kernel() -> Any:
                         for s in range(segments):
                             for c in range(per_group):
                                 out[b, zo, ho, w, g, s, c] = acc[s, w * channels + g * per_group + c]
+
+    return kernel
+
+
+# ------------------------------------------------------------------------------------------- fused kernel
+#: Elements of the per-thread working buffer of the fused kernel (one channel's boxes, the block's disc sums).
+FUSED_BLOCK_ELEMENTS = 2**17
+
+
+def fused_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`fused_forward` can run on ``x`` (the conditions of :func:`applies`)."""
+    return applies(x)
+
+
+def _fused_row_block(plan: RingPlan, out: tuple[int, int, int], channels: int, stride: np.ndarray,
+                     dilation: np.ndarray, jobs_per_row_block: int) -> tuple[int, int]:
+    """Output rows per block and the working buffer's elements per thread.
+
+    The buffer fits :data:`FUSED_BLOCK_ELEMENTS` and every thread gets at least two blocks.
+    """
+    kernel = _padded3(plan.kernel_size, 1)
+    pitch = (out[2] - 1) * stride[2] + (kernel[2] - 1) * dilation[2] + 1
+
+    def elements(rows: int) -> int:
+        rows_in = (rows - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
+        return int(kernel[0] * plan.num_boxes * rows_in * pitch + (channels * plan.num_segments + 2) * rows * pitch)
+
+    rows = out[1]
+    while rows > 1 and elements(rows) > FUSED_BLOCK_ELEMENTS:
+        rows = (rows + 1) // 2
+    threads = torch.get_num_threads()
+    while rows > 1 and jobs_per_row_block * math.ceil(out[1] / rows) < 2 * threads:
+        rows = (rows + 1) // 2
+    return rows, elements(rows) + 64
+
+
+def _scratch(dtype: torch.dtype, threads: int, elements: int) -> np.ndarray:
+    """The fused kernel's per-thread buffers (held under :data:`_LAUNCH`)."""
+    buffer = _SCRATCH.get(dtype)
+    if buffer is None or buffer.shape[0] < threads or buffer.shape[1] < elements:
+        _SCRATCH.clear()  # one dtype at a time: a model runs in one
+        buffer = _SCRATCH[dtype] = np.empty((threads, elements), dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+    return buffer
+
+
+def _as5d(t: torch.Tensor) -> np.ndarray:
+    """``(N, C, *spatial)`` as the kernel's ``(N, C, D, H, W)`` numpy view."""
+    return t.view(tuple(t.shape[:2]) + (1,) * (5 - t.dim()) + tuple(t.shape[2:])).numpy()
+
+
+def _launch(x: torch.Tensor, wk: torch.Tensor, bias: torch.Tensor | None, y: torch.Tensor, xg: torch.Tensor | None,
+            plan: RingPlan, stride: Sequence[int], dilation: Sequence[int], pads: Sequence[int], mix: bool = True
+            ) -> np.ndarray | None:
+    """Runs the fused kernel (the caller holds :data:`_LAUNCH`).
+
+    ``y`` receives the mixed output when ``mix`` (otherwise it only gives the output's shape); with ``xg`` (the
+    other factor of the weight gradient, on the output grid) the per-thread weight gradients are returned.
+    """
+    import numba
+
+    n = len(plan.kernel_size)
+    strides, dilations = _padded3(tuple(stride), 1), _padded3(tuple(dilation), 1)
+    centre = _padded3(tuple(k // 2 for k in plan.kernel_size), 0)
+    out3 = tuple(int(v) for v in (1,) * (3 - n) + tuple(y.shape[2:]))
+    threads = torch.get_num_threads()
+    rows, elements = _fused_row_block(plan, (out3[0], out3[1], out3[2]), x.shape[1], strides, dilations,
+                                      y.shape[0] * out3[0])
+    pool = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(min(threads, pool))  # type: ignore[attr-defined]
+    dtype = x.dtype
+    groups = wk.shape[0]
+    empty = np.empty(0, dtype=_scratch(dtype, 1, 1).dtype)
+    if xg is None:
+        xg5 = np.empty((1, groups, 1, 1, 1), dtype=empty.dtype)
+        gw = np.empty((1, groups, 1, 1), dtype=empty.dtype)
+    else:
+        xg5 = _as5d(xg)
+        gw = np.zeros((pool, groups, xg.shape[1] // groups, wk.shape[2]), dtype=empty.dtype)
+    bias_np = empty if bias is None else bias.detach().contiguous().numpy()
+    scratch = _scratch(dtype, pool, elements)
+    _fused_kernel()(_as5d(x), wk.numpy(), bias_np, _as5d(y), xg5, gw, _padded3(tuple(pads), 0), strides, dilations,
+                    centre, plan.num_boxes, *flat_terms(plan), rows, scratch, mix, xg is not None)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return None if xg is None else gw
+
+
+def fused_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, plan: RingPlan,
+                  stride: Sequence[int], dilation: Sequence[int], pads: Sequence[int], out_size: Sequence[int],
+                  groups: int) -> torch.Tensor | None:
+    """The ring convolution in one compiled pass: disc sums and mixing per block of rows, NCHW in and out.
+
+    Args:
+        x: ``(N, C_in, *spatial)``, float32/64 on CPU (any memory format; read as contiguous NCHW).
+        weight: the mixing weight ``(C_out, S * C_in / groups)`` (:func:`~sreconv.nn.ring_conv.mixing_weight`).
+        bias: ``(C_out,)`` or ``None``.
+        plan: the ring plan.
+        stride: per spatial dim.
+        dilation: per spatial dim.
+        pads: zero padding before the input, per spatial dim (the padding after follows from ``out_size``).
+        out_size: the output's spatial size.
+        groups: channel groups.
+
+    Returns:
+        ``(N, C_out, *out_size)`` contiguous, or ``None`` (nothing computed) when another thread is running
+        a kernel.
+    """
+    if not _LAUNCH.acquire(blocking=False):
+        return None
+    try:
+        c_out = weight.shape[0]
+        wk = weight.detach().reshape(groups, c_out // groups, -1).contiguous()
+        y = x.new_empty((x.shape[0], c_out, *out_size))
+        _launch(x.detach().contiguous(), wk, bias, y, None, plan, stride, dilation, pads)
+        return y
+    finally:
+        _LAUNCH.release()
+
+
+def fused_backward(x: torch.Tensor, grad_out: torch.Tensor, weight: torch.Tensor, plan: RingPlan,
+                   dilation: Sequence[int], back_pads: Sequence[int], groups: int, need_x: bool, need_w: bool
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
+    """Input and weight gradients of a stride-1 ring convolution in one compiled pass over ``grad_out``.
+
+    The discs are symmetric, so the input gradient is the same ring convolution of the output gradient padded
+    by ``d * (k - 1) - p``, mixed by the transposed weights; its disc sums, taken on the input grid, give the
+    weight gradient as their products with the input.
+
+    Args:
+        x: the layer's input ``(N, C_in, *spatial)``.
+        grad_out: ``(N, C_out, *out)``.
+        weight: the mixing weight ``(C_out, S * C_in / groups)``.
+        plan: the ring plan.
+        dilation: per spatial dim.
+        back_pads: ``d * (k - 1) - p`` before the output gradient, per spatial dim (non-negative).
+        groups: channel groups.
+        need_x: compute the input gradient.
+        need_w: compute the mixing weight's gradient.
+
+    Returns:
+        ``(grad_x, grad_weight)`` (``None`` where not needed), or ``None`` when another thread is running a
+        kernel.
+    """
+    if not _LAUNCH.acquire(blocking=False):
+        return None
+    try:
+        c_out, c_in = weight.shape[0], x.shape[1]
+        out_group, in_group = c_out // groups, c_in // groups
+        segments = plan.num_segments
+        # transposed mixing: input channel (g, ci) reads responses (g, s, o) with the weight of (g, o, s, ci)
+        wk = (weight.detach().reshape(groups, out_group, segments, in_group).permute(0, 3, 2, 1)
+              .reshape(groups, in_group, segments * out_group).contiguous())
+        xc = x.detach().contiguous()
+        grad_x = x.new_empty(x.shape) if need_x else None
+        gw = _launch(grad_out.detach().contiguous(), wk, None, xc if grad_x is None else grad_x,
+                     xc if need_w else None, plan, (1,) * len(plan.kernel_size), dilation, back_pads, mix=need_x)
+        grad_w = None
+        if gw is not None:
+            total = torch.from_numpy(gw.sum(axis=0))  # (G, C_in/g, S * C_out/g)
+            grad_w = (total.reshape(groups, in_group, segments, out_group).permute(0, 3, 2, 1)
+                      .reshape(weight.shape).to(weight.dtype))
+        return grad_x, grad_w
+    finally:
+        _LAUNCH.release()
+
+
+@lru_cache(maxsize=1)
+def _fused_kernel() -> Any:
+    """The fused numba kernel, compiled (or loaded from numba's disk cache) at the first call."""
+    import numba
+    from numba import njit, prange
+
+    _configure_threading()
+
+    # reassoc: the weight gradient's dot products vectorise; everything else is elementwise (same rounding).
+    @njit(parallel=True, cache=True, boundscheck=False, fastmath={"reassoc", "contract"})
+    def kernel(x, wk, bias, y, xg, gw, pads, stride, dilation, centre, num_boxes, term_seg, term_dz, term_dh,
+               term_a, row_block, scratch, mix, grad_w):  # pragma: no cover - compiled; tested through the layers
+        # x (N, C, D, H, W); wk (G, C_out/G, S * C/G); y (N, C_out, Do, Ho, Wo); xg (N, Cx, Do, Ho, Wo);
+        # gw (threads, G, Cx/G, S * C/G). Rows are handled with a pitch of the padded width, so that every
+        # addition is one long contiguous loop; the columns past the valid ones are finite and never used.
+        n_batch, channels, depth_in, rows_in, width_in = x.shape
+        _, c_out, depth_out, rows_out, width_out = y.shape
+        groups = wk.shape[0]
+        per_group = channels // groups
+        out_group = c_out // groups
+        k_group = wk.shape[2]
+        segments = k_group // per_group
+        cx_group = xg.shape[1] // groups
+        blocks = (rows_out + row_block - 1) // row_block
+        kz = 2 * centre[0] + 1
+        pitch = (width_out - 1) * stride[2] + 2 * centre[2] * dilation[2] + 1
+        off = centre[2] * dilation[2]
+        box_len = ((row_block - 1) * stride[1] + 2 * centre[1] * dilation[1] + 1) * pitch
+        acc_len = row_block * pitch
+        n_terms = term_seg.shape[0]
+        for job in prange(n_batch * depth_out * blocks):
+            tid = numba.get_thread_id()
+            b = job // (depth_out * blocks)
+            zo = (job // blocks) % depth_out
+            h0 = (job % blocks) * row_block
+            nrows = min(rows_out, h0 + row_block) - h0
+            rows = (nrows - 1) * stride[1] + 2 * centre[1] * dilation[1] + 1
+            span = nrows * pitch
+            total = rows * pitch
+            valid = total - 2 * off
+            work = scratch[tid]
+            used = kz * num_boxes * box_len
+            boxes = work[:used].reshape((kz, num_boxes, box_len))
+            acc = work[used:used + channels * segments * acc_len].reshape((channels * segments, acc_len))
+            used += channels * segments * acc_len
+            ybuf = work[used:used + acc_len]
+            xbuf = work[used + acc_len:used + 2 * acc_len]
+            for q in range(channels * segments):
+                aq = acc[q]
+                for i in range(span):
+                    aq[i] = 0.0
+            for c in range(channels):
+                g = c // per_group
+                for iz in range(kz):
+                    zi = zo * stride[0] + iz * dilation[0] - pads[0]
+                    padded = boxes[iz, 0]
+                    lo = min(max(pads[2], 0), pitch)
+                    hi_col = min(max(pads[2] + width_in, lo), pitch)
+                    for r in range(rows):
+                        hi = h0 * stride[1] + r - pads[1]
+                        row = padded[r * pitch:(r + 1) * pitch]
+                        if zi < 0 or zi >= depth_in or hi < 0 or hi >= rows_in:
+                            for j in range(pitch):
+                                row[j] = 0.0
+                            continue
+                        for j in range(lo):
+                            row[j] = 0.0
+                        part = row[lo:hi_col]
+                        src = x[b, c, zi, hi, lo - pads[2]:hi_col - pads[2]]
+                        for j in range(hi_col - lo):
+                            part[j] = src[j]
+                        for j in range(hi_col, pitch):
+                            row[j] = 0.0
+                    # box_a at column j: the sum of the padded row over j + off - a..j + off + a (dilated)
+                    for a in range(1, num_boxes):
+                        prev = boxes[iz, a - 1]
+                        cur = boxes[iz, a]
+                        plus = padded[off + a * dilation[2]:off + a * dilation[2] + valid]
+                        minus = padded[off - a * dilation[2]:off - a * dilation[2] + valid]
+                        if a == 1:
+                            prev = padded[off:off + valid]
+                        for i in range(valid):
+                            cur[i] = prev[i] + plus[i] + minus[i]
+                        for i in range(valid, total):
+                            cur[i] = 0.0
+                for t in range(n_terms):
+                    dst = acc[(g * segments + term_seg[t]) * per_group + c - g * per_group]
+                    box = boxes[centre[0] + term_dz[t], term_a[t]]
+                    shift = off if term_a[t] == 0 else 0  # box 0 is the padded row itself
+                    row0 = (centre[1] + term_dh[t]) * dilation[1]
+                    if stride[1] == 1:
+                        srcv = box[row0 * pitch + shift:row0 * pitch + shift + span]
+                        for i in range(span):
+                            dst[i] += srcv[i]
+                    else:
+                        for r in range(nrows):
+                            start = (r * stride[1] + row0) * pitch + shift
+                            srcv = box[start:start + pitch]
+                            drow = dst[r * pitch:(r + 1) * pitch]
+                            for i in range(pitch):
+                                drow[i] += srcv[i]
+            if mix:
+                for g in range(groups):
+                    base = g * k_group
+                    for o in range(out_group):
+                        yq = ybuf[:span]
+                        value = bias[g * out_group + o] if bias.shape[0] > 0 else 0.0
+                        for i in range(span):
+                            yq[i] = value
+                        wrow = wk[g, o]
+                        k = 0
+                        while k + 4 <= k_group:  # four disc sums per pass: a quarter of the stores
+                            a0 = acc[base + k, :span]
+                            a1 = acc[base + k + 1, :span]
+                            a2 = acc[base + k + 2, :span]
+                            a3 = acc[base + k + 3, :span]
+                            c0, c1, c2, c3 = wrow[k], wrow[k + 1], wrow[k + 2], wrow[k + 3]
+                            for i in range(span):
+                                yq[i] += c0 * a0[i] + c1 * a1[i] + c2 * a2[i] + c3 * a3[i]
+                            k += 4
+                        while k < k_group:
+                            a0 = acc[base + k, :span]
+                            c0 = wrow[k]
+                            for i in range(span):
+                                yq[i] += c0 * a0[i]
+                            k += 1
+                        plane = y[b, g * out_group + o, zo]
+                        for r in range(nrows):
+                            drow = plane[h0 + r]
+                            srow = ybuf[r * pitch:(r + 1) * pitch]
+                            for w in range(width_out):
+                                drow[w] = srow[w * stride[2]]
+            if grad_w:
+                gt = gw[tid]
+                xv = xbuf[:span]
+                for i in range(span):
+                    xv[i] = 0.0
+                for g in range(groups):
+                    for ci in range(cx_group):
+                        plane = xg[b, g * cx_group + ci, zo]
+                        for r in range(nrows):
+                            srow = plane[h0 + r]
+                            for w in range(width_out):
+                                xv[r * pitch + w * stride[2]] = srow[w]
+                        grow = gt[g, ci]
+                        for k in range(k_group):
+                            av = acc[g * k_group + k, :span]
+                            dot = 0.0
+                            for i in range(span):
+                                dot += xv[i] * av[i]
+                            grow[k] += dot
 
     return kernel

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from . import disc_kernel, tuning
 from .ring_basis import squared_distances
 
-IMPLS = ("auto", "dense", "ring", "depthwise")
+IMPLS = ("auto", "dense", "ring", "depthwise", "fused")
 
 # (child key, offset along the level's axis): one shifted lower-level disc inside a disc.
 _Term = tuple[int, int]
@@ -564,6 +564,15 @@ def _differentiable_conv(x, weight, bias, plan, geo):
     return _mix(resp, weight, bias, geo.groups)
 
 
+def _differentiable_grads(x, weight, bias, plan, geo, grad_out, needs):
+    """The gradients that ``needs`` asks for, as a graph (for a backward of the backward)."""
+    with torch.enable_grad():
+        y = _differentiable_conv(x, weight, bias, plan, geo)
+        inputs = [t for t, need in zip((x, weight, bias), needs) if need]
+        grads = iter(torch.autograd.grad(y, inputs, grad_out, create_graph=True))
+    return tuple(next(grads) if need else None for need in needs)
+
+
 class _RingConvFunction(torch.autograd.Function):
     """Chunked disc sums + mixing with a chunked, recomputing backward (saves the unpadded input and weights)."""
 
@@ -578,11 +587,7 @@ class _RingConvFunction(torch.autograd.Function):
         x, weight, bias = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph=True: build a graph of differentiable pieces
-            with torch.enable_grad():
-                y = _differentiable_conv(x, weight, bias, ctx.plan, ctx.geo)
-                inputs = [t for t, need in zip((x, weight, bias), needs) if need]
-                grads = iter(torch.autograd.grad(y, inputs, grad_out, create_graph=True))
-            return tuple(next(grads) if need else None for need in needs) + (None, None)
+            return _differentiable_grads(x, weight, bias, ctx.plan, ctx.geo, grad_out, needs) + (None, None)
         grad_x, grad_w, grad_b = _chunked_backward(x, weight, grad_out, ctx.plan, ctx.geo, needs)
         return grad_x, grad_w, grad_b, None, None
 
@@ -761,6 +766,84 @@ def ring_conv(
     w = mixing_weight(disc_weights(weight, plan), groups)
     geo = _Geometry(stride, dilation, pads, groups)
     return _RingConvFunction.apply(input, w, bias, plan, geo)
+
+
+# ------------------------------------------------------------------------------------------- fused path
+class _FusedConvFunction(torch.autograd.Function):
+    """The ring convolution as one compiled CPU kernel per direction (:mod:`sreconv.nn.disc_kernel`).
+
+    Forward sums the discs of a block of rows and mixes them in cache; a stride-1 backward computes the input
+    and weight gradients in one such pass over the output gradient. Whatever the kernel does not cover (a busy
+    kernel, strided backward, double backward) runs the ``'ring'`` path's code, which gives the same values.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, plan, geo):
+        ctx.save_for_backward(x, weight, bias)
+        ctx.plan, ctx.geo = plan, geo
+        padded, out_size = _sizes(x, plan, geo)
+        y = disc_kernel.fused_forward(x, weight, bias, plan, geo.stride, geo.dilation, [b for b, _ in geo.pads],
+                                      out_size, geo.groups)
+        if y is None:
+            return _chunked_forward(x, weight, bias, plan, geo)
+        return _in_format_of(y, x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, bias = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph=True: build a graph of differentiable pieces
+            return _differentiable_grads(x, weight, bias, ctx.plan, ctx.geo, grad_out, needs) + (None, None)
+        plan, geo = ctx.plan, ctx.geo
+        back_pads = [d * (k - 1) - b for d, k, (b, _) in zip(geo.dilation, plan.kernel_size, geo.pads)]
+        computed = None
+        if (needs[0] or needs[1]) and all(s == 1 for s in geo.stride) and min(back_pads) >= 0:
+            computed = disc_kernel.fused_backward(x, grad_out, weight, plan, geo.dilation, back_pads, geo.groups,
+                                                  needs[0], needs[1])
+        if computed is None:
+            return _chunked_backward(x, weight, grad_out, plan, geo, needs) + (None, None)
+        grad_x, grad_w = computed
+        grad_b = grad_out.sum(dim=[0] + list(range(2, grad_out.dim()))) if needs[2] else None
+        return None if grad_x is None else _in_format_of(grad_x, x), grad_w, grad_b, None, None
+
+
+def fused_conv(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    basis: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    plan: RingPlan | None = None,
+) -> torch.Tensor:
+    """SRE convolution as disc sums and mixing fused in one compiled CPU kernel (the ``'fused'`` path).
+
+    Same arguments and result as :func:`ring_conv`, which it runs where the compiled kernel does not apply
+    (no numba, CUDA, half precision, inside ``torch.compile`` or ``torch.jit``). It keeps no responses in
+    memory, reads and writes NCHW directly, and pays off where the 1x1 mixing is small (few channels).
+
+    Example:
+        >>> from sreconv.nn import hard_ring_basis, sre_conv
+        >>> x, w, basis = torch.randn(2, 3, 12, 12), torch.randn(4, 3, 3), hard_ring_basis(5)
+        >>> bool(torch.allclose(fused_conv(x, w, basis, padding=2), sre_conv(x, w, basis, padding=2), atol=1e-5))
+        True
+    """
+    if not disc_kernel.fused_applies(input):
+        return ring_conv(input, weight, basis, bias, stride, padding, dilation, groups, padding_mode, plan)
+    n, stride, dilation, pad_list = _geometry(basis, stride, dilation, padding)
+    if plan is None:
+        plan = build_ring_plan(basis)
+        if plan is None:
+            raise ValueError("fused_conv needs a radial basis (equal values at equal distances from the centre)")
+    if padding_mode != "zeros" and any(pad_list):
+        input = F.pad(input, pad_list, mode=padding_mode)
+        pad_list = (0,) * (2 * n)
+    pads = tuple((pad_list[2 * (n - 1 - i)], pad_list[2 * (n - 1 - i) + 1]) for i in range(n))
+    w = mixing_weight(disc_weights(weight, plan), groups)
+    return _FusedConvFunction.apply(input, w, bias, plan, _Geometry(stride, dilation, pads, groups))
 
 
 # ------------------------------------------------------------------------------------------- depthwise path
@@ -988,8 +1071,14 @@ OP_OVERHEAD = 5.0e5
 #: The cost model takes another path than ``'dense'`` only when it is modelled below this fraction of the
 #: dense cost, so that model error does not make it lose to dense.
 AUTO_MARGIN = 0.8
+#: Relative cost of a multiply-add of the fused kernel's mixing (compiled loops, not oneDNN's matrix kernels).
+FUSED_MIXING_COST = 4.0
+#: Cost of one in-cache addition of the fused kernel's disc sums, in dense multiply-adds.
+FUSED_ELEMENTWISE_COST = 6.0
+#: Fixed cost of one fused kernel launch (argument marshalling, numba dispatch, thread team), ~100 us.
+FUSED_LAUNCH_COST = 20 * OP_OVERHEAD
 #: Paths of an SRE convolution besides ``'dense'``.
-RING_PATHS = ("ring", "depthwise")
+RING_PATHS = ("ring", "depthwise", "fused")
 
 
 def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingPlan, stride: Sequence[int],
@@ -1010,7 +1099,8 @@ def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingP
         transposes: the input is not channels-last, so the ring paths convert it (and their output) once.
 
     Returns:
-        ``{'dense': ..., 'ring': ..., 'depthwise': ...}``.
+        ``{'dense': ..., 'ring': ..., 'depthwise': ...}``, and ``'fused'`` on CPU where the compiled kernels
+        are available (:func:`sreconv.nn.disc_kernel.compiled_kernels`).
     """
     elem = ELEMENTWISE_COST_CUDA if device_type == "cuda" else ELEMENTWISE_COST_CPU
     per_group = in_channels // groups
@@ -1035,7 +1125,14 @@ def modelled_costs(in_channels: int, out_channels: int, groups: int, plan: RingP
     else:
         ring = sums + mixing + convert + OP_OVERHEAD * (passes + 4)
         depthwise = dw_mixing + dw_conv + dw_memory + convert + OP_OVERHEAD * (rings + 3)
-    return {"dense": dense, "ring": float(ring), "depthwise": float(depthwise)}
+    costs = {"dense": dense, "ring": float(ring), "depthwise": float(depthwise)}
+    if device_type == "cpu" and disc_kernel.compiled_kernels():
+        # NCHW in and out (no conversions); backward: the sums of the output gradient, two mixings' worth
+        fused_sums = FUSED_ELEMENTWISE_COST * in_channels * passes * positions
+        fused_mixing = FUSED_MIXING_COST * plan.num_segments * per_group * out_channels * positions
+        fused = 2.0 * fused_sums + 3.0 * fused_mixing if training else fused_sums + fused_mixing
+        costs["fused"] = float(fused) + FUSED_LAUNCH_COST * (2.0 if training else 1.0)
+    return costs
 
 
 def model_choice(costs: dict[str, float]) -> str:
