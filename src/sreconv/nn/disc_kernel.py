@@ -296,8 +296,8 @@ def _launch(x: torch.Tensor, wk: torch.Tensor, bias: torch.Tensor | None, y: tor
     threads = torch.get_num_threads()
     rows, elements = _fused_row_block(plan, (out3[0], out3[1], out3[2]), x.shape[1], strides, dilations,
                                       y.shape[0] * out3[0])
-    pool = numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(min(threads, pool))  # type: ignore[attr-defined]
+    pool = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    numba.set_num_threads(min(threads, pool))
     dtype = x.dtype
     groups = wk.shape[0]
     empty = np.empty(0, dtype=_scratch(dtype, 1, 1).dtype)
