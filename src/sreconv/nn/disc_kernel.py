@@ -254,7 +254,7 @@ def _fused_row_block(plan: RingPlan, out: tuple[int, int, int], channels: int, s
 
     def elements(rows: int) -> int:
         rows_in = (rows - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
-        return int(kernel[0] * plan.num_boxes * rows_in * pitch + (channels * plan.num_segments + 2) * rows * pitch)
+        return int(kernel[0] * plan.num_boxes * rows_in * pitch + (channels * plan.num_segments + 6) * rows * pitch)
 
     rows = out[1]
     while rows > 1 and elements(rows) > FUSED_BLOCK_ELEMENTS:
@@ -440,8 +440,8 @@ def _fused_kernel() -> Any:
             boxes = work[:used].reshape((kz, num_boxes, box_len))
             acc = work[used:used + channels * segments * acc_len].reshape((channels * segments, acc_len))
             used += channels * segments * acc_len
-            ybuf = work[used:used + acc_len]
-            xbuf = work[used + acc_len:used + 2 * acc_len]
+            ybuf = work[used:used + 2 * acc_len]
+            xbuf = work[used + 2 * acc_len:used + 6 * acc_len]
             for q in range(channels * segments):
                 aq = acc[q]
                 for i in range(span):
@@ -499,52 +499,97 @@ def _fused_kernel() -> Any:
             if mix:
                 for g in range(groups):
                     base = g * k_group
-                    for o in range(out_group):
-                        yq = ybuf[:span]
-                        value = bias[g * out_group + o] if bias.shape[0] > 0 else 0.0
+                    for o in range(0, out_group, 2):
+                        # two outputs from three disc sums per pass: the most streams LLVM still vectorises
+                        # (it checks every pair of them for overlap), measured 1.45x four sums into one output
+                        pair = o + 1 < out_group
+                        y0 = ybuf[:span]
+                        y1 = ybuf[acc_len:acc_len + span]
+                        value0 = bias[g * out_group + o] if bias.shape[0] > 0 else 0.0
+                        value1 = bias[g * out_group + o + 1] if bias.shape[0] > 0 and pair else 0.0
                         for i in range(span):
-                            yq[i] = value
-                        wrow = wk[g, o]
+                            y0[i] = value0
+                            y1[i] = value1
+                        w0 = wk[g, o]
+                        w1 = wk[g, o + 1] if pair else wk[g, o]
                         k = 0
-                        while k + 4 <= k_group:  # four disc sums per pass: a quarter of the stores
+                        while k + 3 <= k_group:
                             a0 = acc[base + k, :span]
                             a1 = acc[base + k + 1, :span]
                             a2 = acc[base + k + 2, :span]
-                            a3 = acc[base + k + 3, :span]
-                            c0, c1, c2, c3 = wrow[k], wrow[k + 1], wrow[k + 2], wrow[k + 3]
+                            c00, c01, c02 = w0[k], w0[k + 1], w0[k + 2]
+                            c10, c11, c12 = w1[k], w1[k + 1], w1[k + 2]
                             for i in range(span):
-                                yq[i] += c0 * a0[i] + c1 * a1[i] + c2 * a2[i] + c3 * a3[i]
-                            k += 4
+                                x0 = a0[i]
+                                x1 = a1[i]
+                                x2 = a2[i]
+                                y0[i] += c00 * x0 + c01 * x1 + c02 * x2
+                                y1[i] += c10 * x0 + c11 * x1 + c12 * x2
+                            k += 3
                         while k < k_group:
                             a0 = acc[base + k, :span]
-                            c0 = wrow[k]
+                            c00, c10 = w0[k], w1[k]
                             for i in range(span):
-                                yq[i] += c0 * a0[i]
+                                y0[i] += c00 * a0[i]
+                                y1[i] += c10 * a0[i]
                             k += 1
-                        plane = y[b, g * out_group + o, zo]
-                        for r in range(nrows):
-                            drow = plane[h0 + r]
-                            srow = ybuf[r * pitch:(r + 1) * pitch]
-                            for w in range(width_out):
-                                drow[w] = srow[w * stride[2]]
+                        for q in range(2 if pair else 1):
+                            plane = y[b, g * out_group + o + q, zo]
+                            for r in range(nrows):
+                                drow = plane[h0 + r]
+                                srow = ybuf[q * acc_len + r * pitch:q * acc_len + (r + 1) * pitch]
+                                for w in range(width_out):
+                                    drow[w] = srow[w * stride[2]]
             if grad_w:
+                # four input channels by two disc sums per pass, eight sums held in registers (float32 ones:
+                # a float64 zero would promote the products and halve the vector width)
                 gt = gw[tid]
-                xv = xbuf[:span]
-                for i in range(span):
-                    xv[i] = 0.0
+                zero = acc.dtype.type(0)
+                xv = xbuf.reshape((4, acc_len))
+                for q in range(4):
+                    for i in range(span):
+                        xv[q, i] = zero
                 for g in range(groups):
-                    for ci in range(cx_group):
-                        plane = xg[b, g * cx_group + ci, zo]
-                        for r in range(nrows):
-                            srow = plane[h0 + r]
-                            for w in range(width_out):
-                                xv[r * pitch + w * stride[2]] = srow[w]
-                        grow = gt[g, ci]
-                        for k in range(k_group):
-                            av = acc[g * k_group + k, :span]
-                            dot = 0.0
+                    for c0 in range(0, cx_group, 4):
+                        count = min(4, cx_group - c0)
+                        for q in range(4):
+                            if q >= count:
+                                for i in range(span):
+                                    xv[q, i] = zero
+                                continue
+                            plane = xg[b, g * cx_group + c0 + q, zo]
+                            for r in range(nrows):
+                                srow = plane[h0 + r]
+                                for w in range(width_out):
+                                    xv[q, r * pitch + w * stride[2]] = srow[w]
+                        x0 = xv[0, :span]
+                        x1 = xv[1, :span]
+                        x2 = xv[2, :span]
+                        x3 = xv[3, :span]
+                        for k in range(0, k_group, 2):
+                            second = k + 1 < k_group
+                            a0 = acc[g * k_group + k, :span]
+                            a1 = acc[g * k_group + k + 1, :span] if second else a0
+                            s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = zero
                             for i in range(span):
-                                dot += xv[i] * av[i]
-                            grow[k] += dot
+                                p = a0[i]
+                                u = a1[i]
+                                v = x0[i]
+                                s00 += v * p
+                                s01 += v * u
+                                v = x1[i]
+                                s10 += v * p
+                                s11 += v * u
+                                v = x2[i]
+                                s20 += v * p
+                                s21 += v * u
+                                v = x3[i]
+                                s30 += v * p
+                                s31 += v * u
+                            sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
+                            for q in range(count):
+                                gt[g, c0 + q, k] += sums[q][0]
+                                if second:
+                                    gt[g, c0 + q, k + 1] += sums[q][1]
 
     return kernel
