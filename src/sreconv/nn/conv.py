@@ -342,7 +342,7 @@ class _SREConv(_SREConvNd):
         self._reversed_padding_repeated_twice = tuple(v for pair in reversed(pairs) for v in pair)
 
     def resolved_impl(self, input: torch.Tensor | None = None) -> str:
-        """The path ``forward`` takes for ``input``: ``'dense'``, ``'ring'`` or ``'depthwise'``.
+        """The path ``forward`` takes for ``input``: ``'dense'``, ``'ring'``, ``'depthwise'`` or ``'fused'``.
 
         ``impl='auto'`` asks the tuner (:mod:`sreconv.nn.tuning`): in ``'benchmark'`` mode the first call for
         each input shape, memory format, dtype, device, train/eval (grad enabled and something requires grad)
@@ -524,7 +524,7 @@ class SREConv1d(_SREConv):
         ring_basis: ``'hard'`` (official rule) or ``'gaussian'`` (smooth rings).
         force_circular: drop cells beyond radius ``k//2 + 0.5`` (no effect in 1D).
         gaussian_sigma: width of the gaussian rings in cells (default half the ring spacing).
-        impl: ``'auto'`` (tuned, :mod:`sreconv.nn.tuning`), ``'dense'``, ``'ring'`` or ``'depthwise'``.
+        impl: ``'auto'`` (tuned, :mod:`sreconv.nn.tuning`), ``'dense'``, ``'ring'``, ``'depthwise'`` or ``'fused'``.
 
     Shapes: input ``(N, C_in, L)``, output ``(N, C_out, L_out)`` as for ``nn.Conv1d``; ``weight`` is
     ``(C_out, C_in/groups, R)``.
@@ -554,8 +554,10 @@ class SREConv2d(_SREConv):
         gaussian_sigma: width of the gaussian rings in cells (default half the ring spacing).
         impl: how to compute it, all equal to float rounding: ``'auto'`` (the fastest, timed on the first call
             of each input shape, see :mod:`sreconv.nn.tuning`), ``'dense'`` (expand the kernel, ``F.conv2d``),
-            ``'ring'`` (disc sums + 1x1 mixing, best for large kernels) or ``'depthwise'`` (1x1 mixing into
-            ``R * C_out`` channels + depthwise ring masks, best for small kernels and many channels).
+            ``'ring'`` (disc sums + 1x1 mixing, best for large kernels), ``'depthwise'`` (1x1 mixing into
+            ``R * C_out`` channels + depthwise ring masks, best for small kernels and many channels) or
+            ``'fused'`` (disc sums and mixing in one compiled CPU kernel, :mod:`sreconv.nn.disc_kernel`; best
+            for few channels; runs ``'ring'`` where the kernel does not apply).
 
     Shapes: input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` exactly as ``nn.Conv2d`` (in the
     input's memory format); ``weight`` is ``(C_out, C_in/groups, R)``, the non-persistent buffer ``basis`` is

@@ -45,7 +45,7 @@ _ENABLED = os.environ.get("SRECONV_COMPILED_KERNELS", "1") != "0"
 # second caller takes the eager path instead of waiting.
 _LAUNCH = threading.Lock()
 # Per-thread working buffers of the fused kernel, reused between calls (fresh ones fault their pages in).
-_SCRATCH: dict[torch.dtype, np.ndarray] = {}
+_SCRATCH: dict[np.dtype, np.ndarray] = {}
 
 
 def numba_available() -> bool:
@@ -74,7 +74,7 @@ def compiled_kernels() -> bool:
 
 
 def applies(x: torch.Tensor) -> bool:
-    """Whether :func:`disc_sums` can compute the disc sums of ``x`` (CPU, float32/64, outside compile/jit)."""
+    """Whether the compiled kernels can run on ``x`` (CPU, float32/64, enabled, outside compile/jit)."""
     return (x.device.type == "cpu" and x.dtype in KERNEL_DTYPES and compiled_kernels()
             and not torch.compiler.is_compiling() and not torch.jit.is_scripting() and not torch.jit.is_tracing())
 
@@ -238,11 +238,6 @@ def _kernel() -> Any:
 FUSED_BLOCK_ELEMENTS = 2**17
 
 
-def fused_applies(x: torch.Tensor) -> bool:
-    """Whether :func:`fused_forward` can run on ``x`` (the conditions of :func:`applies`)."""
-    return applies(x)
-
-
 def _fused_row_block(plan: RingPlan, out: tuple[int, int, int], channels: int, stride: np.ndarray,
                      dilation: np.ndarray, jobs_per_row_block: int) -> tuple[int, int]:
     """Output rows per block and the working buffer's elements per thread.
@@ -254,7 +249,8 @@ def _fused_row_block(plan: RingPlan, out: tuple[int, int, int], channels: int, s
 
     def elements(rows: int) -> int:
         rows_in = (rows - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
-        return int(kernel[0] * plan.num_boxes * rows_in * pitch + (channels * plan.num_segments + 6) * rows * pitch)
+        boxes = kernel[0] * plan.num_boxes * (rows_in * pitch + (kernel[2] // 2) * dilation[2])
+        return int(boxes + (channels * plan.num_segments + 6) * rows * pitch)
 
     rows = out[1]
     while rows > 1 and elements(rows) > FUSED_BLOCK_ELEMENTS:
@@ -265,12 +261,12 @@ def _fused_row_block(plan: RingPlan, out: tuple[int, int, int], channels: int, s
     return rows, elements(rows) + 64
 
 
-def _scratch(dtype: torch.dtype, threads: int, elements: int) -> np.ndarray:
+def _scratch(dtype: np.dtype, threads: int, elements: int) -> np.ndarray:
     """The fused kernel's per-thread buffers (held under :data:`_LAUNCH`)."""
     buffer = _SCRATCH.get(dtype)
     if buffer is None or buffer.shape[0] < threads or buffer.shape[1] < elements:
         _SCRATCH.clear()  # one dtype at a time: a model runs in one
-        buffer = _SCRATCH[dtype] = np.empty((threads, elements), dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+        buffer = _SCRATCH[dtype] = np.empty((threads, elements), dtype=dtype)
     return buffer
 
 
@@ -298,16 +294,15 @@ def _launch(x: torch.Tensor, wk: torch.Tensor, bias: torch.Tensor | None, y: tor
                                       y.shape[0] * out3[0])
     pool = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
     numba.set_num_threads(min(threads, pool))
-    dtype = x.dtype
+    dtype = x.numpy().dtype
     groups = wk.shape[0]
-    empty = np.empty(0, dtype=_scratch(dtype, 1, 1).dtype)
     if xg is None:
-        xg5 = np.empty((1, groups, 1, 1, 1), dtype=empty.dtype)
-        gw = np.empty((1, groups, 1, 1), dtype=empty.dtype)
+        xg5 = np.empty((1, groups, 1, 1, 1), dtype=dtype)
+        gw = np.empty((1, groups, 1, 1), dtype=dtype)
     else:
         xg5 = _as5d(xg)
-        gw = np.zeros((pool, groups, xg.shape[1] // groups, wk.shape[2]), dtype=empty.dtype)
-    bias_np = empty if bias is None else bias.detach().contiguous().numpy()
+        gw = np.zeros((pool, groups, xg.shape[1] // groups, wk.shape[2]), dtype=dtype)
+    bias_np = np.empty(0, dtype=dtype) if bias is None else bias.detach().contiguous().numpy()
     scratch = _scratch(dtype, pool, elements)
     _fused_kernel()(_as5d(x), wk.numpy(), bias_np, _as5d(y), xg5, gw, _padded3(tuple(pads), 0), strides, dilations,
                     centre, plan.num_boxes, *flat_terms(plan), rows, scratch, mix, xg is not None)
@@ -409,7 +404,9 @@ def _fused_kernel() -> Any:
                term_a, row_block, scratch, mix, grad_w):  # pragma: no cover - compiled; tested through the layers
         # x (N, C, D, H, W); wk (G, C_out/G, S * C/G); y (N, C_out, Do, Ho, Wo); xg (N, Cx, Do, Ho, Wo);
         # gw (threads, G, Cx/G, S * C/G). Rows are handled with a pitch of the padded width, so that every
-        # addition is one long contiguous loop; the columns past the valid ones are finite and never used.
+        # addition is one long contiguous loop; the columns past the valid ones are never written out, and they
+        # read only what this job wrote (never stale memory, which could hold an earlier call's inf or nan and
+        # reach the weight gradient through their zero factors).
         n_batch, channels, depth_in, rows_in, width_in = x.shape
         _, c_out, depth_out, rows_out, width_out = y.shape
         groups = wk.shape[0]
@@ -422,7 +419,8 @@ def _fused_kernel() -> Any:
         kz = 2 * centre[0] + 1
         pitch = (width_out - 1) * stride[2] + 2 * centre[2] * dilation[2] + 1
         off = centre[2] * dilation[2]
-        box_len = ((row_block - 1) * stride[1] + 2 * centre[1] * dilation[1] + 1) * pitch
+        # box 0 is the padded rows themselves, read at a shift of ``off``: ``off`` zeros follow them
+        box_len = ((row_block - 1) * stride[1] + 2 * centre[1] * dilation[1] + 1) * pitch + off
         acc_len = row_block * pitch
         n_terms = term_seg.shape[0]
         for job in prange(n_batch * depth_out * blocks):
@@ -468,6 +466,8 @@ def _fused_kernel() -> Any:
                             part[j] = src[j]
                         for j in range(hi_col, pitch):
                             row[j] = 0.0
+                    for i in range(total, total + off):
+                        padded[i] = 0.0
                     # box_a at column j: the sum of the padded row over j + off - a..j + off + a (dilated)
                     for a in range(1, num_boxes):
                         prev = boxes[iz, a - 1]

@@ -754,18 +754,23 @@ def ring_conv(
         >>> bool(torch.allclose(ring_conv(x, w, basis, padding=2), sre_conv(x, w, basis, padding=2), atol=1e-5))
         True
     """
+    return _RingConvFunction.apply(*_ring_arguments("ring_conv", input, weight, basis, bias, stride, padding,
+                                                    dilation, groups, padding_mode, plan))
+
+
+def _ring_arguments(caller, input, weight, basis, bias, stride, padding, dilation, groups, padding_mode, plan):
+    """``(input, mixing weight, bias, plan, geometry)`` for the ring paths' autograd functions."""
     n, stride, dilation, pad_list = _geometry(basis, stride, dilation, padding)
     if plan is None:
         plan = build_ring_plan(basis)
         if plan is None:
-            raise ValueError("ring_conv needs a radial basis (equal values at equal distances from the centre)")
+            raise ValueError(f"{caller} needs a radial basis (equal values at equal distances from the centre)")
     if padding_mode != "zeros" and any(pad_list):
         input = F.pad(input, pad_list, mode=padding_mode)
         pad_list = (0,) * (2 * n)
     pads = tuple((pad_list[2 * (n - 1 - i)], pad_list[2 * (n - 1 - i) + 1]) for i in range(n))
-    w = mixing_weight(disc_weights(weight, plan), groups)
-    geo = _Geometry(stride, dilation, pads, groups)
-    return _RingConvFunction.apply(input, w, bias, plan, geo)
+    return input, mixing_weight(disc_weights(weight, plan), groups), bias, plan, _Geometry(stride, dilation, pads,
+                                                                                           groups)
 
 
 # ------------------------------------------------------------------------------------------- fused path
@@ -831,19 +836,10 @@ def fused_conv(
         >>> bool(torch.allclose(fused_conv(x, w, basis, padding=2), sre_conv(x, w, basis, padding=2), atol=1e-5))
         True
     """
-    if not disc_kernel.fused_applies(input):
+    if not disc_kernel.applies(input):
         return ring_conv(input, weight, basis, bias, stride, padding, dilation, groups, padding_mode, plan)
-    n, stride, dilation, pad_list = _geometry(basis, stride, dilation, padding)
-    if plan is None:
-        plan = build_ring_plan(basis)
-        if plan is None:
-            raise ValueError("fused_conv needs a radial basis (equal values at equal distances from the centre)")
-    if padding_mode != "zeros" and any(pad_list):
-        input = F.pad(input, pad_list, mode=padding_mode)
-        pad_list = (0,) * (2 * n)
-    pads = tuple((pad_list[2 * (n - 1 - i)], pad_list[2 * (n - 1 - i) + 1]) for i in range(n))
-    w = mixing_weight(disc_weights(weight, plan), groups)
-    return _FusedConvFunction.apply(input, w, bias, plan, _Geometry(stride, dilation, pads, groups))
+    return _FusedConvFunction.apply(*_ring_arguments("fused_conv", input, weight, basis, bias, stride, padding,
+                                                     dilation, groups, padding_mode, plan))
 
 
 # ------------------------------------------------------------------------------------------- depthwise path

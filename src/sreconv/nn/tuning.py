@@ -2,8 +2,9 @@
 
 Like ``torch.backends.cudnn.benchmark``, the first call of an SRE layer for a given input shape, memory format,
 dtype, device, layer geometry, train/eval (whether a backward will follow) and thread count times every
-candidate path (``'dense'``, ``'ring'``, ``'depthwise'``) on the real input and caches the fastest; a cost
-model only skips paths that are certainly slower, and decides alone for inputs too small to be worth timing.
+candidate path (``'dense'``, ``'ring'``, ``'depthwise'`` and, on CPU with numba, ``'fused'``) on the real input
+and caches the fastest; a cost model only skips paths that are certainly slower, and decides alone for inputs
+too small to be worth timing.
 Every path computes the same convolution (equal to float rounding), so tuning never changes results beyond
 that; it consumes no random numbers and records no autograd history in the caller's graph.
 
