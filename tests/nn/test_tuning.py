@@ -125,7 +125,7 @@ class TestCache:
         threads = torch.get_num_threads()
         with torch.no_grad():
             layer(x)
-            layer(big_input(batch=3))  # input shape
+            layer(big_input(size=20))  # input shape
             layer(x.contiguous(memory_format=torch.channels_last))  # memory format
             layer.double()(x.double())  # dtype
             layer.float()
@@ -142,6 +142,15 @@ class TestCache:
         keys = {(c["input_shape"], c["channels_last"], c["dtype"], c["training"], c["threads"], c["layer"])
                 for c in tuning.tuning_choices()}
         assert len(keys) == 7
+
+    def test_a_partial_batch_reuses_the_choice_of_its_power_of_two(self, fake_timer):
+        calls = fake_timer("depthwise")
+        layer = big_layer()
+        with torch.no_grad():
+            for batch in (4, 3, 4, 5, 8, 7):
+                assert layer(big_input(batch=batch)).shape[0] == batch
+        assert len(calls) == 2  # batches 3-4 share a key, so do 5-8
+        assert sorted(c["input_shape"][0] for c in tuning.tuning_choices()) == [4, 8]
 
     def test_tiny_inputs_use_the_model_without_timing(self, fake_timer):
         calls = fake_timer("ring")

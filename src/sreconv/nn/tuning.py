@@ -1,7 +1,8 @@
 """The self-tuning engine: which computation ``impl='auto'`` runs, and how much transient memory it may use.
 
-Like ``torch.backends.cudnn.benchmark``, the first call of an SRE layer for a given input shape, memory format,
-dtype, device, layer geometry, train/eval (whether a backward will follow) and thread count times every
+Like ``torch.backends.cudnn.benchmark``, the first call of an SRE layer for a given input shape (the batch
+rounded up to a power of two, so that a last, partial batch reuses the choice), memory format, dtype, device,
+layer geometry, train/eval (whether a backward will follow) and thread count times every
 candidate path (``'dense'``, ``'ring'``, ``'depthwise'`` and, on CPU with numba, ``'fused'``) on the real input
 and caches the fastest; a cost model only skips paths that are certainly slower, and decides alone for inputs
 too small to be worth timing.
