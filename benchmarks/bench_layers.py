@@ -500,7 +500,7 @@ def markdown(rows: list[dict], info: dict, command: str) -> str:
              f"{info.get('load_start', '?')} at the start, {info.get('load_end', '?')} at the end; "
              f"commit {info.get('commit', '?')}."]
     for number, again in enumerate(info.get("rechecks", []), 1):
-        lines += ["", f"Re-timing {number}: the {again['rows']} rows whose regret or choice regret then exceeded "
+        lines += ["", f"Re-timing {number}: the {again['rows']} rows whose {again['criterion']} then exceeded "
                       f"1.05, by `{again['command']}` ({again['date']}, commit {again['commit']}, load average "
                       f"{again['load']})."]
     lines += [""]
@@ -617,8 +617,9 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         count = recheck(saved["rows"], args.recheck_reps, 1.05, device)
         saved["machine"].setdefault("rechecks", []).append(
-            {"command": command, "rows": count, "date": datetime.date.today().isoformat(),
-             "commit": facts.get("commit", "?"), "load": facts.get("load_start", "?")})
+            {"command": command, "rows": count, "criterion": "regret or choice regret",
+             "date": datetime.date.today().isoformat(), "commit": facts.get("commit", "?"),
+             "load": facts.get("load_start", "?")})
         text = markdown(saved["rows"], saved["machine"], saved["command"])
         print(text)
         with open(args.json or args.recheck, "w") as handle:

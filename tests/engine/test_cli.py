@@ -233,3 +233,9 @@ def test_quickstart_shortened(tmp_path, capsys):
     assert results["rotation"]["angles"] == [float(a) for a in range(0, 360, 15)]
     acc = results["rotation"]["acc"]
     assert acc[0] == acc[6] == acc[12] == acc[18]  # 0, 90, 180, 270 degrees: exact invariance
+    # the tuner's choices for this run's layers: the training batches of the stem, train and eval
+    stem = [c for c in results["tuning"]
+            if c["layer"][:3] == ["SREConv2d", 1, 16] and c["input_shape"][1:] == [1, 28, 28]]
+    assert {c["training"] for c in stem} == {True, False}
+    assert all(c["path"] in ("dense", "ring", "depthwise", "fused") for c in results["tuning"])
+    assert all(c["times_ms"] is None or c["path"] in c["times_ms"] for c in results["tuning"])

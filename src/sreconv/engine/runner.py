@@ -9,7 +9,7 @@ Output folder layout (``--out DIR``, written by rank 0 only)::
     checkpoints/last.pt  model, optimizer, scheduler, epoch, RNG states, config (for --resume)
     checkpoints/best.pt  best validation accuracy (only with --save-best)
     model.pt             final evaluated weights, a bare state_dict (only with --save-model)
-    results.json         dataset, model, params, val, test, rotation, flip metrics
+    results.json         dataset, model, params, val, test, rotation, flip metrics, the tuner's choices
     .lock                held by the process that writes the folder (see RunLock)
 
 A run owns its folder: a second process is refused at once. A resumed run changes nothing in the folder until
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sreconv.nn import tuning
 from sreconv.serialization import model_state
 
 from . import distributed as dist_utils
@@ -167,6 +168,16 @@ def final_evaluation(model, datasets: dict[str, Dataset], config: TrainConfig, d
     if config.eval_flip:
         results["flip"] = evaluate_flips(model, test, progress=config.progress, **kw)
     return results
+
+
+def tuning_record() -> list[dict[str, Any]]:
+    """The tuner's choices in this process (``results.json``'s ``tuning``): for each layer geometry and input
+    shape, train or eval, the path that ran and the candidates' measured milliseconds, so that a run's speed can
+    be traced to the paths it took on its machine."""
+    return [{"layer": list(c["layer"]), "input_shape": list(c["input_shape"]), "training": c["training"],
+             "threads": c["threads"], "path": c["path"], "source": c["source"],
+             "times_ms": {p: round(t, 3) for p, t in c["times_ms"].items()} if c["times_ms"] else None}
+            for c in tuning.tuning_choices()]
 
 
 def _fmt(v: float) -> str:
@@ -338,6 +349,7 @@ def run_train(config: TrainConfig, resume: bool = False, callbacks: Sequence[Cal
         }
         results.update(final_evaluation(model, datasets, config, device))
         results["time_s"] = round(time.time() - t0, 1)
+        results["tuning"] = tuning_record()
         if main:
             atomic_write_text(json.dumps(results, indent=2) + "\n", os.path.join(out, "results.json"))
             if config.save_model:
