@@ -119,6 +119,17 @@ class TestCache:
             big_layer()(x)
         assert len(calls) == 1
 
+    def test_choices_of_one_model(self, fake_timer):
+        fake_timer("ring")
+        layer, other = big_layer(), sreconv.SREConv2d(16, 8, 9, padding=4)
+        with torch.no_grad():
+            layer(big_input())
+            other(big_input())
+        assert len(tuning.tuning_choices()) == 2
+        (mine,) = tuning.tuning_choices(torch.nn.Sequential(torch.nn.ReLU(), layer))
+        assert mine["layer"][:3] == ("SREConv2d", 16, 16)
+        assert tuning.tuning_choices(torch.nn.ReLU()) == []
+
     def test_every_key_field_gets_its_own_choice(self, fake_timer):
         calls = fake_timer("depthwise")
         layer, x = big_layer(), big_input()

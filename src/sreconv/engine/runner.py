@@ -170,14 +170,14 @@ def final_evaluation(model, datasets: dict[str, Dataset], config: TrainConfig, d
     return results
 
 
-def tuning_record() -> list[dict[str, Any]]:
-    """The tuner's choices in this process (``results.json``'s ``tuning``): for each layer geometry and input
-    shape, train or eval, the path that ran and the candidates' measured milliseconds, so that a run's speed can
-    be traced to the paths it took on its machine."""
+def tuning_record(model: torch.nn.Module) -> list[dict[str, Any]]:
+    """The tuner's choices for ``model``'s layers (``results.json``'s ``tuning``): for each layer geometry and
+    input shape, train or eval, the path that ran and the candidates' measured milliseconds, so that a run's speed
+    can be traced to the paths it took on its machine."""
     return [{"layer": list(c["layer"]), "input_shape": list(c["input_shape"]), "training": c["training"],
              "threads": c["threads"], "path": c["path"], "source": c["source"],
              "times_ms": {p: round(t, 3) for p, t in c["times_ms"].items()} if c["times_ms"] else None}
-            for c in tuning.tuning_choices()]
+            for c in tuning.tuning_choices(model)]
 
 
 def _fmt(v: float) -> str:
@@ -349,7 +349,7 @@ def run_train(config: TrainConfig, resume: bool = False, callbacks: Sequence[Cal
         }
         results.update(final_evaluation(model, datasets, config, device))
         results["time_s"] = round(time.time() - t0, 1)
-        results["tuning"] = tuning_record()
+        results["tuning"] = tuning_record(model)
         if main:
             atomic_write_text(json.dumps(results, indent=2) + "\n", os.path.join(out, "results.json"))
             if config.save_model:

@@ -206,8 +206,12 @@ def clear_tuning_cache() -> None:
         _STATE.cache.clear()
 
 
-def tuning_choices() -> list[dict[str, Any]]:
+def tuning_choices(model: torch.nn.Module | None = None) -> list[dict[str, Any]]:
     """Every cached choice, for inspection.
+
+    Args:
+        model: only the choices of this module's SRE layers (the cache is shared by the whole process; layers
+            of the same geometry share their choices).
 
     Returns:
         One dict per key: the key's fields (``layer``, ``input_shape``, ``dtype``, ``device``, ``training``,
@@ -223,6 +227,9 @@ def tuning_choices() -> list[dict[str, Any]]:
     """
     with _STATE.lock:
         items = list(_STATE.cache.items())
+    if model is not None:
+        layers = {m._tuning_key for m in model.modules() if hasattr(m, "_tuning_key")}
+        items = [(key, c) for key, c in items if key[0] in layers]
     return [dict(_describe(key), path=c.path, source=c.source, times_ms=c.times_ms, modelled=dict(c.modelled))
             for key, c in items]
 
